@@ -1,0 +1,59 @@
+"""The `pixelrefer` command line: one sub-command per module, wired here.
+
+Each sub-command module exposes `register(subparsers)` which adds its parser and sets
+`func=<callable(args) -> int>` as the parser default. Modules are imported lazily-by-name so a broken
+optional dependency of one command never stops the others from working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Sub-command modules, in the order `pixelrefer --help` lists them.
+COMMAND_MODULES = [
+    "flows.commands.run",
+    "flows.commands.describe",
+    "flows.commands.status",
+    "flows.commands.serve",
+    "flows.commands.demo",
+    "flows.commands.query",
+    "flows.commands.export",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixelrefer",
+        description="Track every object in a video archive, describe it with PixelRefer-Lite, query it with SQL.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # command not written yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
