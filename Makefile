@@ -19,8 +19,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/pixelrefer demo
 
+# pytest exits 5 when it collected nothing: treat that as a failure, not a pass.
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: setup
 	$(VENV)/bin/ruff check flows pixelrefer_core storage tests benchmarks
