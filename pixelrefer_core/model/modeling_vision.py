@@ -1,0 +1,287 @@
+"""PixelRefer-Lite vision encoder: SigLIP-NaViT with 2-D RoPE over variable-size images (reference §2.3).
+
+Input is a packed batch: every image is cut into 14x14 patches, each patch is one row of
+`num_channels * 14 * 14` values in (C, 14, 14) order, rows of one image in raster order (row-major over
+the patch grid), images one after the other. `grid_thw[i] = (t, h, w)` gives image i's patch grid.
+Attention is block-diagonal: a patch only attends to patches of its own image.
+
+State-dict layout (checkpoint compatible, when attached as `model.vision_encoder`):
+`vision_encoder.embeddings.patch_embedding.*`, `vision_encoder.encoder.layers.{i}.{self_attn,layer_norm1,
+layer_norm2,mlp}.*`, `vision_encoder.post_layernorm.*`. The RoPE `inv_freq` is a non-persistent buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.activations import ACT2FN
+
+from .configuration_vision import PixelReferVisionConfig
+
+__all__ = [
+    "ATTN_IMPLEMENTATIONS",
+    "PixelReferVisionEncoder",
+    "VisionTransformer",
+    "apply_rotary_2d",
+    "block_attention",
+    "rope_positions",
+]
+
+logger = logging.getLogger(__name__)
+
+ATTN_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
+
+
+def _flash_attn_varlen():
+    try:
+        from flash_attn import flash_attn_varlen_func  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return flash_attn_varlen_func
+
+
+def rope_positions(grid_thw: torch.Tensor) -> torch.Tensor:
+    """(row, col) patch coordinates of every packed row, raster order per frame: Long [total_patches, 2]."""
+    pos = []
+    for t, h, w in grid_thw.tolist():
+        rows = torch.arange(h).repeat_interleave(w)
+        cols = torch.arange(w).repeat(h)
+        pos.append(torch.stack([rows, cols], dim=-1).repeat(t, 1))
+    if not pos:
+        return torch.zeros(0, 2, dtype=torch.long)
+    return torch.cat(pos).to(grid_thw.device)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def apply_rotary_2d(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """Rotate x [N, heads, head_dim] by freqs [N, head_dim // 2] (row freqs then col freqs).
+
+    cos/sin are duplicated to head_dim and applied with rotate_half, in float32; result in x's dtype.
+    """
+    cos = freqs.cos().repeat(1, 2)[:, None, :]
+    sin = freqs.sin().repeat(1, 2)[:, None, :]
+    xf = x.float()
+    return (xf * cos + _rotate_half(xf) * sin).to(x.dtype)
+
+
+class VisionRotaryEmbedding(nn.Module):
+    """Frequencies of a 2-D RoPE: `dim = head_dim // 2` channels per axis, `dim // 2` frequencies each."""
+
+    def __init__(self, dim: int, theta: float = 10000.0):
+        super().__init__()
+        inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        """positions Long [N, 2] (row, col) -> freqs float32 [N, dim] = cat(row * inv_freq, col * inv_freq)."""
+        inv = self.inv_freq.float()
+        return torch.cat([positions[:, 0:1].float() * inv, positions[:, 1:2].float() * inv], dim=-1)
+
+
+def _segments(cu_seqlens: torch.Tensor) -> list[tuple[int, int]]:
+    cu = cu_seqlens.tolist()
+    return [(cu[i], cu[i + 1]) for i in range(len(cu) - 1) if cu[i + 1] > cu[i]]
+
+
+def block_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor, implementation: str = "sdpa"
+) -> torch.Tensor:
+    """Block-diagonal softmax attention over packed sequences.
+
+    q, k, v: [N, heads, head_dim]; cu_seqlens: Int [n_seq + 1] cumulative lengths (0 first, N last).
+    Returns [N, heads, head_dim]. Scale is head_dim ** -0.5, no dropout.
+    - "eager": one dense [heads, N, N] score matrix with the off-block entries masked (reference only).
+    - "sdpa": sequences of equal length are gathered into one [B, heads, L, d] batch per length and run
+      through `F.scaled_dot_product_attention` without a mask; memory O(sum L^2), never O(N^2).
+    - "flash_attention_2": `flash_attn_varlen_func` (CUDA + fp16/bf16 only; the caller checks).
+    """
+    n, heads, d = q.shape
+    scale = d**-0.5
+    if implementation == "flash_attention_2":
+        fn = _flash_attn_varlen()
+        cu = cu_seqlens.to(device=q.device, dtype=torch.int32)
+        max_len = int((cu[1:] - cu[:-1]).max().item()) if cu.numel() > 1 else 0
+        return fn(q, k, v, cu, cu, max_len, max_len, softmax_scale=scale)
+    if implementation == "eager":
+        seg_id = torch.zeros(n, dtype=torch.long, device=q.device)
+        for i, (s, e) in enumerate(_segments(cu_seqlens)):
+            seg_id[s:e] = i
+        allowed = seg_id[:, None] == seg_id[None, :]
+        scores = torch.einsum("qhd,khd->hqk", q.float(), k.float()) * scale
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        probs = scores.softmax(dim=-1)
+        return torch.einsum("hqk,khd->qhd", probs, v.float()).to(q.dtype)
+    if implementation != "sdpa":
+        raise ValueError(f"attention implementation {implementation!r} is unknown; use one of {ATTN_IMPLEMENTATIONS}")
+    out = torch.empty_like(q)
+    by_len: dict[int, list[int]] = {}
+    for s, e in _segments(cu_seqlens):
+        by_len.setdefault(e - s, []).append(s)
+    for length, starts in by_len.items():
+        idx = (torch.tensor(starts, device=q.device)[:, None] + torch.arange(length, device=q.device)).reshape(-1)
+        qs, ks, vs = (t.index_select(0, idx).view(len(starts), length, heads, d).transpose(1, 2) for t in (q, k, v))
+        o = F.scaled_dot_product_attention(qs, ks, vs, scale=scale)
+        out.index_copy_(0, idx, o.transpose(1, 2).reshape(-1, heads, d))
+    return out
+
+
+class VisionAttention(nn.Module):
+    def __init__(self, config: PixelReferVisionConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        if self.head_dim * self.num_heads != config.hidden_size:
+            raise ValueError(
+                f"hidden_size {config.hidden_size} is not divisible by num_attention_heads {config.num_attention_heads}"
+            )
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x, cu_seqlens, rope_freqs, implementation: str):
+        n = x.shape[0]
+        q = self.q_proj(x).view(n, self.num_heads, self.head_dim)
+        k = self.k_proj(x).view(n, self.num_heads, self.head_dim)
+        v = self.v_proj(x).view(n, self.num_heads, self.head_dim)
+        q = apply_rotary_2d(q, rope_freqs)
+        k = apply_rotary_2d(k, rope_freqs)
+        o = block_attention(q, k, v, cu_seqlens, implementation)
+        return self.out_proj(o.reshape(n, -1))
+
+
+class VisionMLP(nn.Module):
+    def __init__(self, config: PixelReferVisionConfig):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class VisionEncoderLayer(nn.Module):
+    """Pre-LN block: x + attn(ln1(x)), then x + mlp(ln2(x))."""
+
+    def __init__(self, config: PixelReferVisionConfig):
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.self_attn = VisionAttention(config)
+        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = VisionMLP(config)
+
+    def forward(self, x, cu_seqlens, rope_freqs, implementation: str):
+        x = x + self.self_attn(self.layer_norm1(x), cu_seqlens, rope_freqs, implementation)
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class VisionEmbeddings(nn.Module):
+    def __init__(self, config: PixelReferVisionConfig):
+        super().__init__()
+        self.num_channels = config.num_channels
+        self.patch_size = config.patch_size
+        self.patch_embedding = nn.Conv2d(
+            config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        w = self.patch_embedding.weight
+        x = pixel_values.to(dtype=w.dtype).view(-1, self.num_channels, self.patch_size, self.patch_size)
+        return self.patch_embedding(x).view(x.shape[0], -1)
+
+
+class VisionEncoderStack(nn.Module):
+    def __init__(self, config: PixelReferVisionConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(VisionEncoderLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, x, cu_seqlens, rope_freqs, implementation: str):
+        for layer in self.layers:
+            x = layer(x, cu_seqlens, rope_freqs, implementation)
+        return x
+
+
+class VisionTransformer(nn.Module):
+    """The NaViT transformer proper (held as `.vision_encoder` by `PixelReferVisionEncoder`)."""
+
+    def __init__(self, config: PixelReferVisionConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = VisionEmbeddings(config)
+        self.encoder = VisionEncoderStack(config)
+        self.post_layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        head_dim = config.hidden_size // config.num_attention_heads
+        self.rotary_pos_emb = VisionRotaryEmbedding(head_dim // 2, theta=config.rope_theta)
+
+    def forward(self, pixel_values, grid_thw, implementation: str):
+        seqlens = grid_thw[:, 0] * grid_thw[:, 1] * grid_thw[:, 2]
+        cu_seqlens = F.pad(seqlens.cumsum(0), (1, 0)).to(torch.int32)
+        freqs = self.rotary_pos_emb(rope_positions(grid_thw.cpu()).to(pixel_values.device))
+        x = self.embeddings(pixel_values)
+        x = self.encoder(x, cu_seqlens, freqs, implementation)
+        return self.post_layernorm(x)
+
+
+class PixelReferVisionEncoder(nn.Module):
+    """Checkpoint-compatible wrapper: `self.vision_encoder` is the NaViT transformer.
+
+    forward(pixel_values [total_patches, C*p*p], grid_thw Long [n_images, 3]) -> [total_patches, hidden].
+    `attn_implementation`: "sdpa" (default), "flash_attention_2" (used when flash_attn imports, the
+    tensors are on CUDA and in fp16/bf16; otherwise falls back to sdpa with one log line), or "eager".
+    """
+
+    def __init__(self, config: PixelReferVisionConfig, attn_implementation: str = "sdpa"):
+        super().__init__()
+        if attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"attn_implementation {attn_implementation!r} is unknown; use one of {ATTN_IMPLEMENTATIONS}"
+            )
+        self.config = config
+        self.attn_implementation = attn_implementation
+        self.vision_encoder = VisionTransformer(config)
+        self._warned_fallback = False
+
+    @property
+    def hidden_size(self) -> int:
+        return self.config.hidden_size
+
+    @property
+    def patch_size(self) -> int:
+        return self.config.patch_size
+
+    def _resolve_implementation(self, x: torch.Tensor) -> str:
+        impl = self.attn_implementation
+        if impl != "flash_attention_2":
+            return impl
+        reason = None
+        if _flash_attn_varlen() is None:
+            reason = "flash_attn is not installed"
+        elif x.device.type != "cuda":
+            reason = f"tensors are on {x.device.type}, not CUDA"
+        elif self.vision_encoder.embeddings.patch_embedding.weight.dtype not in (torch.float16, torch.bfloat16):
+            reason = "weights are not fp16/bf16"
+        if reason is None:
+            return impl
+        if not self._warned_fallback:
+            logger.info("vision encoder: flash_attention_2 unavailable (%s); using sdpa", reason)
+            self._warned_fallback = True
+        return "sdpa"
+
+    def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+        expected = self.config.num_channels * self.config.patch_size**2
+        if pixel_values.dim() != 2 or pixel_values.shape[1] != expected:
+            raise ValueError(f"pixel_values must be [total_patches, {expected}], got {tuple(pixel_values.shape)}")
+        grid_thw = torch.as_tensor(grid_thw, dtype=torch.long)
+        total = int((grid_thw[:, 0] * grid_thw[:, 1] * grid_thw[:, 2]).sum()) if grid_thw.numel() else 0
+        if total != pixel_values.shape[0]:
+            raise ValueError(f"grid_thw covers {total} patches but pixel_values has {pixel_values.shape[0]} rows")
+        impl = self._resolve_implementation(pixel_values)
+        return self.vision_encoder(pixel_values, grid_thw, impl)

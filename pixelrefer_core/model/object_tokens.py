@@ -1,0 +1,211 @@
+"""Object tokens for many requests at once: frames + masks -> [N * mask_num, D] per request.
+
+`compute_object_tokens` runs SAOT on every mask of every request, preprocesses crops, local and
+global images with the per-call pixel budget of *their own* request (the official budget divides by the
+request's mask count, §8.6), packs every image into one variable-length vision-encoder batch (split
+only above `max_encoder_patches`), and region-encodes all masks together.
+
+Equivalences (tested): the result for a request does not depend on what else is in the batch, and it
+equals the official order (crops, globals, locals encoded as three separate calls, one global per mask).
+A frame's global image is encoded once per (frame key, processed size): give `frame_keys` (e.g.
+`(video_id, frame_idx)`) to share it across requests; without them frames are never shared across
+requests. k-means randomness: each request uses its own generator (or a fresh one seeded 0), drawn in
+mask order, so results are reproducible and independent of batching.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .image_processing import (
+    DEFAULT_MERGE_SIZE,
+    DEFAULT_MIN_PIXELS,
+    DEFAULT_TOTAL_MAX_PIXELS,
+    ProcessedImage,
+    per_call_max_pixels,
+    process_image,
+    smart_resize,
+)
+from .saot import process_objects
+
+__all__ = ["ObjectTokenRequest", "compute_object_tokens", "encoder_flops"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ObjectTokenRequest:
+    """One model call's worth of objects.
+
+    frames: HxWx3 uint8 RGB frames; masks: [N, H, W] (nonzero = object), masks[i] on
+    frames[mask_frame_ids[i]]; frame_keys: optional hashable identity per frame (same length as frames)
+    so identical frames of different requests share their global image; generator: k-means init RNG.
+    """
+
+    frames: Sequence[np.ndarray]
+    masks: np.ndarray
+    mask_frame_ids: Sequence[int]
+    frame_keys: Sequence[Hashable] | None = None
+    generator: torch.Generator | None = None
+
+
+def encoder_flops(config, seqlens: Sequence[int]) -> int:
+    """Approximate multiply-add FLOPs (x2) of one vision-encoder call over images with `seqlens` patches."""
+    c, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    n = int(sum(seqlens))
+    sq = int(sum(s * s for s in seqlens))
+    patch = 2 * n * config.num_channels * config.patch_size**2 * c
+    per_layer = 2 * n * (4 * c * c + 2 * c * inter) + 2 * 2 * sq * c
+    return patch + layers * per_layer
+
+
+def _chunks(keys: list, sizes: dict, limit: int | None) -> list[list]:
+    if not limit:
+        return [keys] if keys else []
+    out, cur, n = [], [], 0
+    for k in keys:
+        if cur and n + sizes[k] > limit:
+            out.append(cur)
+            cur, n = [], 0
+        cur.append(k)
+        n += sizes[k]
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _encode(vision_encoder, images: dict, *, max_patches, device, dtype, round_bf16, stats) -> dict:
+    keys = list(images)
+    sizes = {k: images[k].num_patches for k in keys}
+    feats: dict = {}
+    for chunk in _chunks(keys, sizes, max_patches):
+        pix = torch.from_numpy(np.concatenate([images[k].pixel_values for k in chunk])).to(device)
+        if round_bf16:
+            pix = pix.to(torch.bfloat16)
+        pix = pix.to(dtype)
+        grid = torch.tensor([images[k].grid_thw for k in chunk], dtype=torch.long)
+        out = vision_encoder(pix, grid)
+        for k, part in zip(chunk, out.split([sizes[k] for k in chunk])):
+            feats[k] = part
+        if stats is not None:
+            seqlens = [sizes[k] for k in chunk]
+            stats["encoder_calls"] += 1
+            stats["images_encoded"] += len(chunk)
+            stats["patches_encoded"] += sum(seqlens)
+            stats["flops_per_call"].append(encoder_flops(vision_encoder.config, seqlens))
+    return feats
+
+
+@torch.no_grad()
+def compute_object_tokens(
+    vision_encoder,
+    region_encoder,
+    requests: Sequence[ObjectTokenRequest],
+    *,
+    mask_num: int = 32,
+    reuse_first_local_crop: bool = False,
+    round_pixels_to_bf16: bool = False,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    max_encoder_patches: int | None = None,
+    total_max_pixels: int = DEFAULT_TOTAL_MAX_PIXELS,
+    merge_size: int = DEFAULT_MERGE_SIZE,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
+    stats: dict | None = None,
+) -> list[torch.Tensor]:
+    """Object tokens per request: a list of [N_i * mask_num, D] tensors, in request order (mask-major).
+
+    vision_encoder: `PixelReferVisionEncoder`; region_encoder: `RegionEncoder` (its `mask_num` must equal
+    `mask_num`). `reuse_first_local_crop` reproduces the official per-frame local-crop cache bug.
+    `round_pixels_to_bf16` rounds pixel values through bfloat16 as the official `.bfloat16()` cast does
+    (implied anyway when `dtype` is bfloat16). dtype/device default to the vision encoder's parameters.
+    `max_encoder_patches` caps the patches per vision-encoder call (None = one call). `stats`, when given,
+    is filled with: masks, encoder_calls, images_encoded, patches_encoded, globals_shared,
+    flops_per_call (list), flops. Runs under `torch.no_grad()`.
+    """
+    if region_encoder.mask_num != mask_num:
+        raise ValueError(f"region_encoder.mask_num={region_encoder.mask_num} but mask_num={mask_num}")
+    param = next(vision_encoder.parameters())
+    dtype = dtype or param.dtype
+    device = torch.device(device) if device is not None else param.device
+    if stats is not None:
+        stats.update(masks=0, encoder_calls=0, images_encoded=0, patches_encoded=0, globals_shared=0)
+        stats["flops_per_call"] = []
+
+    images: dict[Hashable, ProcessedImage] = {}
+    per_mask: list[list[dict]] = []
+    for r, req in enumerate(requests):
+        if req.frame_keys is not None and len(req.frame_keys) != len(req.frames):
+            raise ValueError(f"request {r}: {len(req.frame_keys)} frame_keys for {len(req.frames)} frames")
+        saot = process_objects(
+            req.frames,
+            req.masks,
+            req.mask_frame_ids,
+            mask_token_num=mask_num,
+            reuse_first_local_crop=reuse_first_local_crop,
+        )
+        entries: list[dict] = []
+        per_mask.append(entries)
+        if not saot.objects:
+            continue
+        max_px = per_call_max_pixels(len(saot.objects), total_max_pixels, merge_size)
+
+        def prep(key, img, _max_px=max_px):
+            if key not in images:
+                images[key] = process_image(img, max_pixels=_max_px, min_pixels=min_pixels)
+            elif stats is not None and key[0] == "global":
+                stats["globals_shared"] += 1
+            return key
+
+        for i, obj in enumerate(saot.objects):
+            fid = obj.frame_id
+            fkey = req.frame_keys[fid] if req.frame_keys is not None else ("request", r, fid)
+            g = saot.global_images[fid]
+            gsize = smart_resize(g.shape[0], g.shape[1], min_pixels=min_pixels, max_pixels=max_px)
+            local_key = ("local", r, fid) if reuse_first_local_crop else ("local", r, i)
+            entries.append(
+                dict(
+                    obj=obj,
+                    crop=prep(("crop", r, i), obj.crop),
+                    local=prep(local_key, obj.local_image),
+                    glob=prep(("global", fkey, gsize), g),
+                    gen=req.generator,
+                )
+            )
+        if stats is not None:
+            stats["masks"] += len(saot.objects)
+
+    feats = _encode(
+        vision_encoder,
+        images,
+        max_patches=max_encoder_patches,
+        device=device,
+        dtype=dtype,
+        round_bf16=round_pixels_to_bf16,
+        stats=stats,
+    )
+    if stats is not None:
+        stats["flops"] = int(sum(stats["flops_per_call"]))
+
+    crop_feats, grids, boxes, sizes, locals_, globals_, gens = [], [], [], [], [], [], []
+    for entries in per_mask:
+        gen = None
+        for e in entries:
+            if gen is None:
+                gen = e["gen"] if e["gen"] is not None else torch.Generator().manual_seed(0)
+            _, gh, gw = images[e["crop"]].grid_thw
+            crop_feats.append(feats[e["crop"]].view(gh, gw, -1))
+            grids.append(torch.from_numpy(e["obj"].grid_mask))
+            boxes.append(e["obj"].box)
+            sizes.append(e["obj"].image_size)
+            locals_.append(feats[e["local"]])
+            globals_.append(feats[e["glob"]])
+            gens.append(gen)
+    tokens = region_encoder(crop_feats, grids, boxes, sizes, locals_, globals_, generators=gens)
+    counts = [len(entries) * mask_num for entries in per_mask]
+    return list(tokens.split(counts))
