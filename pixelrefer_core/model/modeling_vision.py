@@ -119,14 +119,20 @@ def block_attention(
         probs = scores.softmax(dim=-1)
         return torch.einsum("hqk,khd->qhd", probs, v.float()).to(q.dtype)
     if implementation != "sdpa":
-        raise ValueError(f"attention implementation {implementation!r} is unknown; use one of {ATTN_IMPLEMENTATIONS}")
+        raise ValueError(
+            f"attention implementation {implementation!r} is unknown; use one of {ATTN_IMPLEMENTATIONS}"
+        )
     out = torch.empty_like(q)
     by_len: dict[int, list[int]] = {}
     for s, e in _segments(cu_seqlens):
         by_len.setdefault(e - s, []).append(s)
     for length, starts in by_len.items():
-        idx = (torch.tensor(starts, device=q.device)[:, None] + torch.arange(length, device=q.device)).reshape(-1)
-        qs, ks, vs = (t.index_select(0, idx).view(len(starts), length, heads, d).transpose(1, 2) for t in (q, k, v))
+        idx = (
+            torch.tensor(starts, device=q.device)[:, None] + torch.arange(length, device=q.device)
+        ).reshape(-1)
+        qs, ks, vs = (
+            t.index_select(0, idx).view(len(starts), length, heads, d).transpose(1, 2) for t in (q, k, v)
+        )
         o = F.scaled_dot_product_attention(qs, ks, vs, scale=scale)
         out.index_copy_(0, idx, o.transpose(1, 2).reshape(-1, heads, d))
     return out
@@ -266,7 +272,10 @@ class PixelReferVisionEncoder(nn.Module):
             reason = "flash_attn is not installed"
         elif x.device.type != "cuda":
             reason = f"tensors are on {x.device.type}, not CUDA"
-        elif self.vision_encoder.embeddings.patch_embedding.weight.dtype not in (torch.float16, torch.bfloat16):
+        elif self.vision_encoder.embeddings.patch_embedding.weight.dtype not in (
+            torch.float16,
+            torch.bfloat16,
+        ):
             reason = "weights are not fp16/bf16"
         if reason is None:
             return impl
@@ -278,10 +287,14 @@ class PixelReferVisionEncoder(nn.Module):
     def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
         expected = self.config.num_channels * self.config.patch_size**2
         if pixel_values.dim() != 2 or pixel_values.shape[1] != expected:
-            raise ValueError(f"pixel_values must be [total_patches, {expected}], got {tuple(pixel_values.shape)}")
+            raise ValueError(
+                f"pixel_values must be [total_patches, {expected}], got {tuple(pixel_values.shape)}"
+            )
         grid_thw = torch.as_tensor(grid_thw, dtype=torch.long)
         total = int((grid_thw[:, 0] * grid_thw[:, 1] * grid_thw[:, 2]).sum()) if grid_thw.numel() else 0
         if total != pixel_values.shape[0]:
-            raise ValueError(f"grid_thw covers {total} patches but pixel_values has {pixel_values.shape[0]} rows")
+            raise ValueError(
+                f"grid_thw covers {total} patches but pixel_values has {pixel_values.shape[0]} rows"
+            )
         impl = self._resolve_implementation(pixel_values)
         return self.vision_encoder(pixel_values, grid_thw, impl)

@@ -90,7 +90,7 @@ def _encode(vision_encoder, images: dict, *, max_patches, device, dtype, round_b
         pix = pix.to(dtype)
         grid = torch.tensor([images[k].grid_thw for k in chunk], dtype=torch.long)
         out = vision_encoder(pix, grid)
-        for k, part in zip(chunk, out.split([sizes[k] for k in chunk])):
+        for k, part in zip(chunk, out.split([sizes[k] for k in chunk]), strict=True):
             feats[k] = part
         if stats is not None:
             seqlens = [sizes[k] for k in chunk]

@@ -100,7 +100,9 @@ class RegionEncoder(nn.Module):
         self.llm_hidden_size = llm_hidden_size
         self.mask_num = mask_num
         self.feat_linear = nn.Sequential(
-            nn.Linear(vision_hidden_size, llm_hidden_size), nn.GELU(), nn.Linear(llm_hidden_size, llm_hidden_size)
+            nn.Linear(vision_hidden_size, llm_hidden_size),
+            nn.GELU(),
+            nn.Linear(llm_hidden_size, llm_hidden_size),
         )
         self.pos_linear = nn.Linear(2, vision_hidden_size)
         self.fusion_attention_local = nn.MultiheadAttention(vision_hidden_size, num_heads, batch_first=True)

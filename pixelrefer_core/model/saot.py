@@ -137,17 +137,21 @@ def process_objects(
 ) -> SAOTResult:
     """Run SAOT dynamic processing for every mask. `masks[i]` lies on `frames[mask_frame_ids[i]]`."""
     if len(masks) != len(mask_frame_ids):
-        raise ValueError(f"{len(masks)} masks but {len(mask_frame_ids)} mask_frame_ids; give one frame id per mask")
+        raise ValueError(
+            f"{len(masks)} masks but {len(mask_frame_ids)} mask_frame_ids; give one frame id per mask"
+        )
     objects: list[SAOTObject] = []
     globals_: dict[int, np.ndarray] = {}
     first_local: dict[int, np.ndarray] = {}
-    for i, (mask, fid) in enumerate(zip(masks, mask_frame_ids)):
+    for i, (mask, fid) in enumerate(zip(masks, mask_frame_ids, strict=True)):
         fid = int(fid)
         if not 0 <= fid < len(frames):
             raise ValueError(f"mask {i}: frame id {fid} is outside the {len(frames)} frames given")
         image = np.asarray(frames[fid])
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"frame {fid} must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+            raise ValueError(
+                f"frame {fid} must be HxWx3 uint8 RGB, got shape {image.shape} dtype {image.dtype}"
+            )
         mask = np.asarray(mask)
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask {i} has shape {mask.shape} but frame {fid} is {image.shape[:2]}")
