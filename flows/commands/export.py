@@ -1,0 +1,49 @@
+"""`pixelrefer export`: object timelines and descriptions out of a store.
+
+    pixelrefer export --store DIR --format csv|parquet|coco-json --out PATH [--video ID] [--all-tracks]
+
+csv / parquet: PATH is a folder with videos, objects, object_frames and descriptions files.
+coco-json: PATH is one JSON file (COCO-style video annotations with RLE masks; see storage.export).
+Only the latest tracking of each video is exported unless --all-tracks.
+Exit codes: 0 ok, 1 missing store, unknown video or write failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from storage.errors import StoreError
+from storage.export import EXPORT_FORMATS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("export", help="export timelines and descriptions (csv, parquet, coco-json)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", required=True, help="store root folder")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--out", required=True, help="output folder (csv, parquet) or JSON file (coco-json)")
+    p.add_argument("--video", help="export only this video_id")
+    p.add_argument("--all-tracks", action="store_true", help="every tracking, not only the latest per video")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not os.path.isdir(args.store):
+        print(f"pixelrefer export: no store at {args.store} (folder not found)", file=sys.stderr)
+        return 1
+    from storage.export import export_store
+    from storage.store import Store
+
+    try:
+        store = Store.open(args.store, create=False)
+        try:
+            out = export_store(store, args.format, args.out, video_id=args.video, all_tracks=args.all_tracks)
+        finally:
+            store.close()
+    except (StoreError, OSError) as exc:
+        print(f"pixelrefer export: {exc}", file=sys.stderr)
+        return 1
+    print(out)
+    return 0
