@@ -1,0 +1,141 @@
+"""Heavy objects built once per worker process: segmenters, describe models, the tiny checkpoint.
+
+Caches are module-level dicts keyed by what identifies the object (kind/checkpoint/device/profile for
+segmenters, checkpoint path/device for models), so every task run in a worker reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from flows.keys import stable_hash
+from flows.settings import RunSettings
+
+__all__ = ["ModelHandle", "get_engine", "get_segmenter", "model_identity", "resolve_model_ref", "tiny_model_dir"]
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_SEGMENTERS: dict[tuple, object] = {}
+_MODELS: dict[tuple, tuple] = {}
+
+TINY_MODEL_SUBDIR = os.path.join("models", "pixelrefer-lite-tiny")
+
+
+def tiny_model_dir(store_root: str) -> str:
+    """The tiny random PixelRefer-Lite checkpoint under the store, created on first use."""
+    from pixelrefer_core.model.tiny import save_tiny_checkpoint
+
+    out = os.path.join(store_root, TINY_MODEL_SUBDIR)
+    if not os.path.isfile(os.path.join(out, "config.json")):
+        with _lock:
+            if not os.path.isfile(os.path.join(out, "config.json")):
+                log.info("creating the tiny PixelRefer-Lite checkpoint in %s", out)
+                tmp = f"{out}.tmp-{os.getpid()}"
+                save_tiny_checkpoint(tmp, seed=0)
+                try:
+                    os.replace(tmp, out)
+                except OSError:  # another process made it first
+                    if not os.path.isfile(os.path.join(out, "config.json")):
+                        raise
+    return out
+
+
+def resolve_model_ref(settings: RunSettings) -> str:
+    """The checkpoint to load: --model, or the tiny checkpoint under the store with profile 'tiny'."""
+    if settings.model:
+        return settings.model
+    return tiny_model_dir(settings.store)
+
+
+def model_identity(model_ref: str, revision: str | None = None) -> str:
+    """`model id + revision` for describe keys and the descriptions.model_id column.
+
+    Hub ids: "<id>@<revision or main>". Local folders: "<folder name>@<hash of its config and index files>",
+    so the same checkpoint gives the same key wherever it is stored.
+    """
+    if not os.path.isdir(model_ref):
+        return f"{model_ref}@{revision or 'main'}"
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(model_ref)):
+        path = os.path.join(model_ref, name)
+        if name.endswith((".json", ".txt")) and os.path.isfile(path):
+            with open(path, "rb") as fh:
+                digest.update(name.encode() + b"\0" + fh.read())
+        elif os.path.isfile(path):
+            digest.update(f"{name}:{os.path.getsize(path)}".encode())
+    return f"{os.path.basename(os.path.normpath(model_ref))}@{digest.hexdigest()[:12]}"
+
+
+def get_segmenter(settings: RunSettings):
+    """The segmenter of these settings (built once per process)."""
+    from pixelrefer_core.tracking import build_segmenter
+
+    key = (settings.resolved_segmenter, settings.sam2, settings.device, settings.profile)
+    with _lock:
+        if key not in _SEGMENTERS:
+            log.info("building segmenter %s (checkpoint %s) on %s", key[0], key[1] or "-", key[2])
+            _SEGMENTERS[key] = build_segmenter(
+                settings.resolved_segmenter, checkpoint=settings.sam2, device=settings.device, profile=settings.profile
+            )
+        return _SEGMENTERS[key]
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """What identifies a describe model: the reference to load and its identity for keys."""
+
+    ref: str
+    model_id: str
+    device: str
+
+
+def model_handle(settings: RunSettings) -> ModelHandle:
+    ref = resolve_model_ref(settings)
+    return ModelHandle(ref=ref, model_id=model_identity(ref, settings.model_revision), device=settings.device)
+
+
+def get_model(handle: ModelHandle):
+    """(model, tokenizer) for `handle`, loaded once per process."""
+    from pixelrefer_core.model import load_pixelrefer
+
+    key = (handle.ref, handle.device)
+    with _lock:
+        if key not in _MODELS:
+            log.info("loading PixelRefer-Lite from %s on %s", handle.ref, handle.device)
+            _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device)
+        return _MODELS[key]
+
+
+def get_engine(handle: ModelHandle, settings: RunSettings):
+    """A DescribeEngine over the cached model with the run's generation settings."""
+    from pixelrefer_core.inference import DescribeEngine
+
+    model, tokenizer = get_model(handle)
+    return DescribeEngine(
+        model, tokenizer, batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
+        repetition_penalty=REPETITION_PENALTY, seed=settings.seed,
+    )
+
+
+# Reference §6.1: the released generation_config applies repetition_penalty=1.1 under greedy decoding.
+REPETITION_PENALTY = 1.1
+
+
+def generation_params(settings: RunSettings) -> dict:
+    """Generation parameters that change answers (part of describe_key)."""
+    return {"max_new_tokens": settings.max_new_tokens, "repetition_penalty": REPETITION_PENALTY,
+            "do_sample": False, "seed": settings.seed}
+
+
+def frame_selection_params(settings: RunSettings) -> dict:
+    """Frame-selection parameters that change answers (part of describe_key)."""
+    return {"k": settings.frames_per_object, "max_pairs_per_video": settings.max_pairs_per_video,
+            "selector": "select_frames"}
+
+
+def settings_digest(settings: RunSettings) -> str:
+    return stable_hash(settings.as_params())

@@ -1,0 +1,123 @@
+"""Build the describe engine's inputs for one video: which objects (or pairs), which frames, which masks.
+
+Frames per object come from `select_frames` over that object's timeline (scores, areas). A two-object
+prompt is asked of each pair of objects present on common frames (the pairs with the most common frames
+first, at most `max_pairs`). Frames are decoded once per video for all of its items.
+
+Shapes: frames are RGB HxWx3 uint8; masks [n_masks, H, W] bool, ordered object by object then frame by
+frame (reference §4); mask_frame_ids are positions into the item's frame list.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from storage import Store
+
+__all__ = ["ObjectTimeline", "PlannedItem", "load_timelines", "plan_items", "materialize"]
+
+
+@dataclass(frozen=True)
+class ObjectTimeline:
+    """One object's per-frame records, sorted by frame_idx (lists of equal length)."""
+
+    object_id: int
+    frame_idx: list[int]
+    score: list[float]
+    area: list[int]
+    mask_rle: list[str]
+    mask_h: list[int]
+    mask_w: list[int]
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """One question to ask: about `object_ids` on `frames` (frame indices into the video)."""
+
+    object_ids: tuple[int, ...]
+    frames: tuple[int, ...]
+
+
+def load_timelines(store: Store, video_id: str, track_key: str, object_ids=None) -> dict[int, ObjectTimeline]:
+    """Timelines of a tracked video's objects (optionally only `object_ids`), read from its unit file."""
+    with store.fs.open(store.unit_path("object_frames", video_id, track_key), "rb") as fh:
+        rows = pq.read_table(fh).sort_by([("object_id", "ascending"), ("frame_idx", "ascending")]).to_pydict()
+    wanted = None if object_ids is None else set(object_ids)
+    out: dict[int, dict[str, list]] = {}
+    for i, oid in enumerate(rows["object_id"]):
+        if wanted is not None and oid not in wanted:
+            continue
+        rec = out.setdefault(oid, {k: [] for k in ("frame_idx", "score", "area", "mask_rle", "mask_h", "mask_w")})
+        for k in rec:
+            rec[k].append(rows[k][i])
+    return {oid: ObjectTimeline(object_id=oid, **{k: v for k, v in rec.items()}) for oid, rec in sorted(out.items())}
+
+
+def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max_pairs: int) -> list[PlannedItem]:
+    """The questions of one prompt over one video: one per object (n_objects=1) or per co-occurring pair."""
+    from pixelrefer_core.inference import select_frames
+
+    items: list[PlannedItem] = []
+    if n_objects == 1:
+        for oid, tl in timelines.items():
+            if tl.frame_idx:
+                scores = [s if s is not None else 0.0 for s in tl.score]
+                items.append(PlannedItem((oid,), tuple(select_frames(tl.frame_idx, scores, tl.area, k=k))))
+        return items
+    pairs = []
+    for a, b in itertools.combinations(sorted(timelines), 2):
+        ta, tb = timelines[a], timelines[b]
+        common = sorted(set(ta.frame_idx) & set(tb.frame_idx))
+        if common:
+            pairs.append((len(common), a, b, common))
+    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
+    for _, a, b, common in pairs[:max_pairs]:
+        ia = {f: i for i, f in enumerate(timelines[a].frame_idx)}
+        ib = {f: i for i, f in enumerate(timelines[b].frame_idx)}
+        ta, tb = timelines[a], timelines[b]
+        scores = [min(ta.score[ia[f]] or 0.0, tb.score[ib[f]] or 0.0) for f in common]
+        areas = [min(ta.area[ia[f]], tb.area[ib[f]]) for f in common]
+        items.append(PlannedItem((a, b), tuple(select_frames(common, scores, areas, k=k))))
+    return items
+
+
+def _mask(tl: ObjectTimeline, frame: int, shape: tuple[int, int]) -> np.ndarray:
+    from pixelrefer_core.masks import decode_rle
+
+    i = tl.frame_idx.index(frame)
+    mask = decode_rle(tl.mask_rle[i], tl.mask_h[i], tl.mask_w[i]).astype(bool)
+    if mask.shape != shape:  # tracker masks at another resolution: nearest-neighbour to the frame size
+        import cv2
+
+        mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    return mask
+
+
+def materialize(local_path: str, timelines: dict[int, ObjectTimeline], planned: list[PlannedItem]):
+    """Decode the frames `planned` needs (once) and return, per planned item, the kwargs of a DescribeItem
+    except key/question: {frames, masks, mask_frame_ids, object_frame_ids, timestamps}."""
+    from pixelrefer_core.video import read_frames
+
+    needed = sorted({f for item in planned for f in item.frames})
+    if not needed:
+        return []
+    images, times = read_frames(local_path, needed)
+    by_frame = {f: (img, t) for f, img, t in zip(needed, images, times, strict=True)}
+    out = []
+    for item in planned:
+        frames = [by_frame[f][0] for f in item.frames]
+        shape = frames[0].shape[:2]
+        masks = [_mask(timelines[oid], f, shape) for oid in item.object_ids for f in item.frames]
+        positions = list(range(len(item.frames)))
+        out.append(dict(
+            frames=frames,
+            masks=np.stack(masks),
+            mask_frame_ids=positions * len(item.object_ids),
+            object_frame_ids=[list(positions) for _ in item.object_ids],
+            timestamps=[float(by_frame[f][1]) for f in item.frames],
+        ))
+    return out

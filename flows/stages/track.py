@@ -1,0 +1,115 @@
+"""Stage 3: track every object of one video and write its `objects` + `object_frames` unit.
+
+One unit per video x track_key. Frames come from `pixelrefer_core.video.iter_frames` at the tracker's
+sample fps; `track_video` returns ObjectTrack records which become table rows here (boxes in pixels of
+the full frame, x1/y1 exclusive; t in seconds = frame_idx / fps as the reader reports it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from flows.keys import track_key as make_track_key
+from flows.stages.claims import claim
+from flows.stages.outcomes import IngestOutcome, TrackOutcome
+from pixelrefer_core.errors import VideoError
+from storage import Store, table_from_records
+
+__all__ = ["TRACK_STAGE", "TrackingSetup", "tracking_setup", "track_one", "tracks_to_tables"]
+
+log = logging.getLogger(__name__)
+TRACK_STAGE = "track"
+
+
+@dataclass(frozen=True)
+class TrackingSetup:
+    """The tracker configuration of a run and its key. config: a TrackerConfig; segmenter_id: its id."""
+
+    config: object
+    segmenter_id: str
+    track_key: str
+
+
+def tracking_setup(config, segmenter_id: str) -> TrackingSetup:
+    """Setup (and track_key) for a TrackerConfig and a segmenter id."""
+    from pixelrefer_core.tracking import TRACKER_VERSION
+
+    return TrackingSetup(config, segmenter_id, make_track_key(config.as_dict(), segmenter_id, TRACKER_VERSION))
+
+
+def tracks_to_tables(video_id: str, track_key: str, tracks, width: int, height: int) -> tuple[pa.Table, pa.Table]:
+    """ObjectTrack list -> (`objects` table, `object_frames` table) of one unit."""
+    now = dt.datetime.now(dt.UTC)
+    objects, frames = [], []
+    for tr in tracks:
+        objects.append(dict(
+            video_id=video_id, track_key=track_key, object_id=int(tr.object_id),
+            first_frame=int(tr.first_frame), last_frame=int(tr.last_frame), t_start=float(tr.t_start),
+            t_end=float(tr.t_end), frames_present=int(tr.frames_present), max_area=int(tr.max_area),
+            mean_area_frac=float(tr.mean_area_frac), mean_score=float(tr.mean_score),
+            discovered_by=tr.discovered_by, color=tr.color, mean_speed_px_s=float(tr.mean_speed_px_s),
+            direction_deg=float(tr.direction_deg), tracked_at=now,
+        ))
+        for fr in tr.frames:
+            x0, y0, x1, y1 = fr.box
+            frames.append(dict(
+                video_id=video_id, track_key=track_key, object_id=int(tr.object_id), frame_idx=int(fr.frame_idx),
+                t=float(fr.t), x0=float(x0), y0=float(y0), x1=float(x1), y1=float(y1), area=int(fr.area),
+                score=float(fr.score), mask_rle=fr.mask_rle, mask_h=int(fr.mask_h), mask_w=int(fr.mask_w),
+            ))
+    return table_from_records("objects", objects), table_from_records("object_frames", frames)
+
+
+def run_tracker(local_path: str, setup: TrackingSetup, segmenter):
+    """Decode `local_path` at the configured sample fps and track it; returns ObjectTrack list."""
+    from pixelrefer_core.tracking import track_video
+    from pixelrefer_core.video import iter_frames
+
+    frames = iter_frames(local_path, target_fps=getattr(setup.config, "sample_fps", None))
+    return track_video(frames, segmenter, setup.config)
+
+
+def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmenter, worker_id: str) -> TrackOutcome:
+    """Track one ingested video unless its unit is done; record failures in the catalog.
+
+    A VideoError while decoding is recorded as not retryable and returned as 'failed'; any other error
+    is recorded as retryable and raised (the task's retry policy decides).
+    """
+    vid, key = video.video_id, setup.track_key
+    base = dict(video_id=vid, uri=video.uri, local_path=video.local_path, track_key=key)
+    record = store.catalog.unit(TRACK_STAGE, vid, key)
+    if record is not None and record.state == "done" and store.has_unit("objects", vid, key):
+        return TrackOutcome(**base, status="skipped", n_objects=_count_objects(store, vid, key))
+    if record is not None and record.state == "failed" and not record.retryable:
+        return TrackOutcome(**base, status="failed", error=record.error)
+    if not claim(store.catalog, TRACK_STAGE, vid, key, worker_id, uri=video.uri):
+        return TrackOutcome(**base, status="busy")
+    started = time.perf_counter()
+    try:
+        tracks = run_tracker(video.local_path, setup, segmenter)
+        objects, object_frames = tracks_to_tables(vid, key, tracks, video.width or 0, video.height or 0)
+        # object_frames first: `objects` marks the unit as present for readers and for has_unit.
+        store.write_unit("object_frames", vid, key, object_frames)
+        store.write_unit("objects", vid, key, objects)
+    except VideoError as exc:
+        reason = f"{type(exc).__name__}: {exc.reason}"
+        store.catalog.mark_failed(TRACK_STAGE, vid, key, reason, retryable=False)
+        log.warning("%s: tracking failed (%s)", video.uri, reason)
+        return TrackOutcome(**base, status="failed", error=reason)
+    except Exception as exc:
+        store.catalog.mark_failed(TRACK_STAGE, vid, key, f"{type(exc).__name__}: {exc}", retryable=True)
+        raise
+    store.catalog.mark_done(TRACK_STAGE, vid, key)
+    return TrackOutcome(**base, status="done", n_objects=len(tracks), seconds=time.perf_counter() - started)
+
+
+def _count_objects(store: Store, video_id: str, key: str) -> int:
+    import pyarrow.parquet as pq
+
+    with store.fs.open(store.unit_path("objects", video_id, key), "rb") as fh:
+        return pq.read_metadata(fh).num_rows
