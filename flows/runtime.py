@@ -71,10 +71,12 @@ def model_identity(model_ref: str, revision: str | None = None) -> str:
 
 
 def get_segmenter(settings: RunSettings):
-    """The segmenter of these settings (built once per process)."""
+    """The segmenter of these settings (SAM 2 built once per process; motion fresh per call)."""
     from pixelrefer_core.tracking import build_segmenter
 
     key = (settings.resolved_segmenter, settings.sam2, settings.device, settings.profile)
+    if key[0] == "motion":  # keeps a per-video background model: a fresh (cheap) one for every video
+        return build_segmenter("motion", checkpoint=None, device=settings.device, profile=settings.profile)
     with _lock:
         if key not in _SEGMENTERS:
             log.info("building segmenter %s (checkpoint %s) on %s", key[0], key[1] or "-", key[2])

@@ -169,7 +169,7 @@ def _build_video_items(store: Store, units: list[DescribeUnit], k: int, max_pair
     timelines = load_timelines(store, target.video_id, target.track_key, target.object_ids)
     planned = {u.describe_key: plan_items(timelines, u.prompt.n_objects, k, max_pairs) for u in units}
     flat = [p for u in units for p in planned[u.describe_key]]
-    inputs = iter(materialize(target.local_path, timelines, flat))
+    inputs = iter(materialize(target.local_path, timelines, flat, target.video_id))
     built = []
     for u in units:
         question = question_text(u.prompt)

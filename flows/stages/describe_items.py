@@ -97,9 +97,11 @@ def _mask(tl: ObjectTimeline, frame: int, shape: tuple[int, int]) -> np.ndarray:
     return mask
 
 
-def materialize(local_path: str, timelines: dict[int, ObjectTimeline], planned: list[PlannedItem]):
+def materialize(local_path: str, timelines: dict[int, ObjectTimeline], planned: list[PlannedItem],
+                video_id: str = ""):
     """Decode the frames `planned` needs (once) and return, per planned item, the kwargs of a DescribeItem
-    except key/question: {frames, masks, mask_frame_ids, object_frame_ids, timestamps}."""
+    except key/question: {frames, masks, mask_frame_ids, object_frame_ids, timestamps, frame_keys}.
+    frame_keys are (video_id, frame_idx), so the engine encodes a frame shared by items once."""
     from pixelrefer_core.video import read_frames
 
     needed = sorted({f for item in planned for f in item.frames})
@@ -119,5 +121,6 @@ def materialize(local_path: str, timelines: dict[int, ObjectTimeline], planned: 
             mask_frame_ids=positions * len(item.object_ids),
             object_frame_ids=[list(positions) for _ in item.object_ids],
             timestamps=[float(by_frame[f][1]) for f in item.frames],
+            frame_keys=[(video_id, f) for f in item.frames],
         ))
     return out

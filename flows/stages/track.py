@@ -70,7 +70,7 @@ def run_tracker(local_path: str, setup: TrackingSetup, segmenter):
     from pixelrefer_core.tracking import track_video
     from pixelrefer_core.video import iter_frames
 
-    frames = iter_frames(local_path, target_fps=getattr(setup.config, "sample_fps", None))
+    frames = iter_frames(local_path, setup.config.sample_fps, setup.config.chunk_size)
     return track_video(frames, segmenter, setup.config)
 
 

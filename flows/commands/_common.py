@@ -1,0 +1,113 @@
+"""Shared pieces of the sub-commands: common options, settings from arguments, console output, errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+__all__ = ["add_model_options", "add_store_options", "fail", "prepare_prefect", "settings_from_args",
+           "setup_console", "USAGE_ERRORS"]
+
+# Defaults applied before Prefect is first imported (see ../shared/docs/ENVIRONMENT.md).
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+
+def prepare_prefect(verbose: bool = False) -> None:
+    """Offline-friendly Prefect defaults; quiet Prefect console logs unless --verbose (our progress is
+    printed by the `flows.progress` logger)."""
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def setup_console(verbose: bool = False) -> None:
+    """Print `flows.progress` messages plainly on stdout; quieten library INFO logs unless verbose."""
+    progress = logging.getLogger("flows.progress")
+    if not any(getattr(h, "_pixelrefer", False) for h in progress.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._pixelrefer = True  # type: ignore[attr-defined]
+        progress.addHandler(handler)
+    progress.setLevel(logging.INFO)
+    progress.propagate = False
+    if not verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def add_store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE"),
+                   help="store folder (default: $PIXELREFER_STORE)")
+    p.add_argument("--catalog-url", help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://... "
+                   "(default: $PIXELREFER_CATALOG_URL, else SQLite inside the store)")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompts", help="prompt file (YAML or JSON list of {id, task: caption|qa, text})")
+    p.add_argument("--model", help="PixelRefer-Lite checkpoint: HF id (Alibaba-DAMO-Academy/PixelRefer-Lite-2B) "
+                   "or local folder")
+    p.add_argument("--model-revision", help="hub revision of --model (default main)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    p.add_argument("--profile", choices=["tiny"], help="tiny: offline tiny random model (+ motion segmenter)")
+    p.add_argument("--frames-per-object", type=int, help="frames shown to the model per object (default 4)")
+    p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens (default 32)")
+    p.add_argument("--batch-size", type=int, help="objects per forward pass (default 8)")
+
+
+def settings_from_args(args: argparse.Namespace, **extra):
+    """RunSettings from parsed arguments (+ extra values); raises SettingsError."""
+    from flows.settings import RunSettings
+
+    values = dict(
+        store=args.store, catalog_url=getattr(args, "catalog_url", None), prompts_file=getattr(args, "prompts", None),
+        model=getattr(args, "model", None), model_revision=getattr(args, "model_revision", None),
+        device=getattr(args, "device", None), profile=getattr(args, "profile", None),
+        frames_per_object=getattr(args, "frames_per_object", None),
+        max_new_tokens=getattr(args, "max_new_tokens", None), batch_size=getattr(args, "batch_size", None),
+    )
+    values.update(extra)
+    return RunSettings.from_env(**values)
+
+
+def check_inputs(settings) -> None:
+    """Fail before any work when prompts or the store cannot work (raises PromptError / StoreError)."""
+    from flows.prompts import load_prompts
+    from storage import Store
+
+    if settings.prompts_file:
+        load_prompts(settings.prompts_file)
+    from storage import StoreError
+
+    try:
+        Store.open(settings.store, catalog_url=settings.resolved_catalog_url).close()
+    except OSError as exc:
+        raise StoreError(f"store {settings.store} cannot be used: {exc}") from exc
+
+
+def usage_errors() -> tuple[type[BaseException], ...]:
+    from flows.settings import SettingsError
+    from pixelrefer_core.errors import ModelLoadError, PromptError
+    from storage import StoreError
+
+    return (SettingsError, PromptError, StoreError, ModelLoadError, FileNotFoundError)
+
+
+USAGE_ERRORS = usage_errors
+
+
+def fail(command: str, exc: BaseException, code: int = 2) -> int:
+    print(f"pixelrefer {command}: {exc}", file=sys.stderr)
+    return code
+
+
+def print_summary(summary: dict) -> None:
+    from flows.summary import RunSummary
+
+    data = dict(summary)
+    data["failures"] = [tuple(f) for f in data.get("failures", [])]
+    print(RunSummary(**data).text())
