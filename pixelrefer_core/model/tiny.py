@@ -1,0 +1,186 @@
+"""A tiny, randomly initialised PixelRefer-Lite in the released checkpoint layout (for tests, demos, CI).
+
+`save_tiny_checkpoint(out_dir)` writes what a released checkpoint directory holds: `config.json`
+(model_type `pixelreferlite_qwen2`, with region/image token ids), `generation_config.json` (the released
+decoding settings: greedy, repetition_penalty 1.1, eos [<|im_end|>, <|endoftext|>]), the weights
+(`model.safetensors` or `pytorch_model.bin`, optionally sharded with an index) and the tokenizer files.
+It loads through the same code as the real checkpoints: `load_pixelrefer(out_dir)`.
+
+Profile: Qwen2 LLM hidden 64, 2 layers, 4 heads / 2 kv heads; vision encoder hidden 32, 2 layers, patch 14;
+mask_num stays 32 (as released), so every code path and token count is the real one;
+initializer_range 0.3 so that the random model writes varied text. The tokenizer is a
+byte-level BPE trained on a fixed sentence (any text round-trips) plus the released special tokens.
+Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GenerationConfig, PreTrainedTokenizerFast
+
+from .configuration_pixelrefer import IMAGE_TOKEN, REGION_TOKEN, PixelReferLiteConfig
+
+ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+# Same tokens, same order, as the released tokenizer (Qwen2.5 specials, then those added in training).
+SPECIAL_TOKENS = [
+    ENDOFTEXT,
+    IM_START,
+    IM_END,
+    IMAGE_TOKEN,
+    "<|stream_start|>",
+    "<|stream_end|>",
+    REGION_TOKEN,
+]
+
+_CORPUS = (
+    "There is one object in the video: a red car moves to the left of the road. "
+    "Please describe in detail the marked object in the video. What is the category of the person? "
+    "A small blue ball is rolling. The green square stays still near the white wall."
+)
+
+TINY_VISION_CONFIG = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 2,
+    "num_hidden_layers": 2,
+    "patch_size": 14,
+    "num_channels": 3,
+    "hidden_act": "gelu_pytorch_tanh",
+    "layer_norm_eps": 1e-6,
+    "attention_dropout": 0.0,
+}
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """Byte-level BPE (~310 tokens + the released special tokens); eos `<|im_end|>`, pad `<|endoftext|>`."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator([_CORPUS] * 4, trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token=IM_END,
+        pad_token=ENDOFTEXT,
+        bos_token=None,
+        unk_token=None,
+        extra_special_tokens=[IMAGE_TOKEN, "<|stream_start|>", "<|stream_end|>", REGION_TOKEN],
+        clean_up_tokenization_spaces=False,
+        model_max_length=32768,
+    )
+
+
+def tiny_config(
+    vocab_size: int,
+    region_token_index: int,
+    image_token_index: int,
+    *,
+    tie_word_embeddings: bool = True,
+    **overrides,
+) -> PixelReferLiteConfig:
+    """The tiny profile (see module docstring); `overrides` replace any field."""
+    fields = dict(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+        rms_norm_eps=1e-6,
+        tie_word_embeddings=tie_word_embeddings,
+        # Wider than the usual 0.02: a random model then writes varied text (not one repeated token) and
+        # its greedy choices are far from float near-ties.
+        initializer_range=0.3,
+        mm_hidden_size=TINY_VISION_CONFIG["hidden_size"],
+        vision_encoder_config=dict(TINY_VISION_CONFIG),
+        region_token_index=region_token_index,
+        image_token_index=image_token_index,
+        architectures=["PixelReferLiteForCausalLM"],
+    )
+    fields.update(overrides)
+    return PixelReferLiteConfig(**fields)
+
+
+def _released_generation_config(tokenizer) -> GenerationConfig:
+    im_end = tokenizer.convert_tokens_to_ids(IM_END)
+    eot = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
+    return GenerationConfig(
+        do_sample=False,
+        repetition_penalty=1.1,
+        eos_token_id=[im_end, eot],
+        pad_token_id=eot,
+        bos_token_id=eot,
+    )
+
+
+def _write_bin(state: dict[str, torch.Tensor], out: Path, shard: bool) -> None:
+    """`pytorch_model.bin`, or two shards `pytorch_model-0000k-of-00002.bin` + `pytorch_model.bin.index.json`."""
+    if not shard:
+        torch.save(state, out / "pytorch_model.bin")
+        return
+    keys = list(state)
+    halves = [keys[: len(keys) // 2], keys[len(keys) // 2 :]]
+    weight_map = {}
+    for i, part in enumerate(halves, start=1):
+        name = f"pytorch_model-{i:05d}-of-{len(halves):05d}.bin"
+        torch.save({k: state[k] for k in part}, out / name)
+        weight_map.update({k: name for k in part})
+    total = sum(t.numel() * t.element_size() for t in state.values())
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (out / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=2))
+
+
+def save_tiny_checkpoint(
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    safetensors: bool = True,
+    shard: bool = False,
+    tie_word_embeddings: bool = True,
+    **config_overrides,
+) -> str:
+    """Write a tiny random PixelRefer-Lite checkpoint directory in the released layout; returns out_dir.
+
+    safetensors=False writes `pytorch_model.bin` (the released format); shard=True splits the weights in
+    shards with an index json. With tie_word_embeddings (as the 2B), `lm_head.weight` is not written.
+    """
+    from .modeling_pixelrefer import PixelReferLiteForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_tokenizer()
+    config = tiny_config(
+        len(tokenizer),
+        tokenizer.convert_tokens_to_ids(REGION_TOKEN),
+        tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        tie_word_embeddings=tie_word_embeddings,
+        **config_overrides,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = PixelReferLiteForCausalLM(config).eval()
+    model.generation_config = _released_generation_config(tokenizer)
+    if safetensors:
+        total = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+        model.save_pretrained(out, max_shard_size=(total // 2 + 1) if shard else "50GB")
+    else:
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        if config.tie_word_embeddings:
+            state.pop("lm_head.weight", None)
+        _write_bin(state, out, shard)
+        config.save_pretrained(out)
+        model.generation_config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+__all__ = ["SPECIAL_TOKENS", "TINY_VISION_CONFIG", "save_tiny_checkpoint", "tiny_config", "tiny_tokenizer"]
