@@ -11,6 +11,10 @@ cleaned with a morphological opening then closing. `discover` returns each conne
 foreground. `propagate` gives each seeded id the components touching its previous mask shifted by its
 recent motion and dilated by a margin; a component touching several ids is split pixel by pixel to the
 nearest predicted mask (so crossing objects keep apart).
+
+Limitation: until `min_history` frames are seen nothing is discovered (a young median holds
+the objects themselves and gives ghosts), so objects present at the very start lose their first
+sampled frames (the tracker's backward pass recovers those since the previous keyframe).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class MotionSegmenter:
     """Segmenter protocol implementation; see the module docstring."""
 
     segmenter_id = "motion:median-v1"
+    joint_propagation = True  # objects compete for foreground pixels: seed them together
 
     def __init__(
         self,
@@ -40,7 +45,7 @@ class MotionSegmenter:
         threshold: int = 30,
         work_size: int = 480,
         min_component_frac: float = 0.0003,
-        min_history: int = 5,
+        min_history: int = 8,
         margin_frac: float = 0.03,
         cache_size: int = 64,
     ):
@@ -127,8 +132,8 @@ class MotionSegmenter:
     def discover(self, frame: np.ndarray) -> list[np.ndarray]:
         """One HxW bool mask per foreground component of `frame` (none until the model has history)."""
         (key,) = self._observe([frame])
-        if len(self._frames) < 2:
-            return []
+        if len(self._frames) < self.min_history:
+            return []  # a young median still holds objects: its components would be ghosts
         fg = self._foreground(frame, key)
         _, labels, keep = self._components(fg)
         return [self._full(labels == i, frame.shape[:2]) for i in keep]
@@ -167,27 +172,26 @@ class MotionSegmenter:
                     if np.isfinite([xa, ya, xb, yb]).all():
                         dx, dy = xb - xa, yb - ya
                 predicted[oid] = shift_mask(hist[-1], dx, dy)
-            claims: dict[int, list[int]] = {}
-            for oid, pred in predicted.items():
-                reach = cv2.dilate(pred.astype(np.uint8), kernel).astype(bool)
-                hit = np.unique(labels[reach & fg])
-                for comp in hit:
-                    if comp in keep:
-                        claims.setdefault(int(comp), []).append(oid)
+            # Each id takes the foreground (of kept components) within reach of its prediction; pixels
+            # within reach of several ids go to the nearest predicted mask.
+            allowed = np.isin(labels, keep) & fg
+            ids = list(predicted)
+            reach = np.stack(
+                [cv2.dilate(predicted[o].astype(np.uint8), kernel).astype(bool) & allowed for o in ids]
+            ) if ids else np.zeros((0, *fg.shape), bool)
             masks: dict[int, np.ndarray] = {}
-            for comp, owners in claims.items():
-                pix = labels == comp
-                if len(owners) == 1:
-                    masks[owners[0]] = masks.get(owners[0], np.zeros_like(pix)) | pix
-                    continue
+            contested = reach.sum(axis=0) > 1 if ids else np.zeros(fg.shape, bool)
+            if contested.any():
                 dists = np.stack(
-                    [cv2.distanceTransform((~predicted[o]).astype(np.uint8), cv2.DIST_L2, 3) for o in owners]
+                    [cv2.distanceTransform((~predicted[o]).astype(np.uint8), cv2.DIST_L2, 3) for o in ids]
                 )
+                dists[~reach] = np.inf
                 nearest = np.argmin(dists, axis=0)
-                for j, o in enumerate(owners):
-                    part = pix & (nearest == j)
-                    if part.any():
-                        masks[o] = masks.get(o, np.zeros_like(pix)) | part
+            for j, o in enumerate(ids):
+                m = reach[j].copy()
+                if contested.any():
+                    m[contested] = nearest[contested] == j
+                masks[o] = m
             frame_out: dict[int, tuple[np.ndarray, float]] = {}
             for oid in history:
                 m = masks.get(oid)

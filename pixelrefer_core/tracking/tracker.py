@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pixelrefer_core.masks import encode_rle, mask_area, mask_box, mask_centroid, mask_iou
-from pixelrefer_core.tracking.association import hungarian_match, shift_mask, uncovered_fraction
+from pixelrefer_core.tracking.association import hungarian_match, uncovered_fraction
 from pixelrefer_core.tracking.attributes import color_counts, dominant_color, motion_stats
 from pixelrefer_core.tracking.segmenter import Segmenter, discover_scored, propagate_scored, seed_mask
 from pixelrefer_core.tracking.types import FrameRecord, ObjectTrack, Prompt, TrackerConfig
@@ -154,14 +154,9 @@ class _Session:
         lost = [tr for tr in self.tracks.values() if not tr.retired and tr.object_id not in self.current]
         lost = [tr for tr in lost if tr.last_mask is not None]
         if free and lost:
-            predicted = []
-            for tr in lost:
-                vx, vy = tr.velocity()
-                gap = fr.idx - tr.last_idx
-                predicted.append(shift_mask(tr.last_mask, vx * gap, vy * gap))
-            iou = mask_iou(np.stack([props[r][0] for r in free]), np.stack(predicted))
+            sim = np.stack([self._reid_similarity(tr, fr.idx, [props[r][0] for r in free]) for tr in lost], axis=1)
             revived = set()
-            for r, c in hungarian_match(iou, self.cfg.reid_iou):
+            for r, c in hungarian_match(sim, 1e-6):
                 tr = lost[c]
                 m, s = props[free[r]]
                 added[tr.object_id] = tr.last_idx
@@ -198,6 +193,31 @@ class _Session:
         if self.cfg.backward_pass and added and len(chunk) > 1:
             self._backward(chunk, added)
 
+    def _reid_similarity(self, tr: _Track, idx: int, masks: list[np.ndarray]) -> np.ndarray:
+        """Similarity in [0, 1] of each mask to a lost track's predicted position (0 = outside the gate).
+
+        Prediction: last centroid + median recent velocity x frames elapsed. Gate radius: `reid_gate` x
+        the object's size (sqrt of its largest recent area) + half the predicted travel. Areas must agree
+        within a factor of 4. Centroids, not IoU, because a fast small object may not overlap itself.
+        """
+        vx, vy = tr.velocity()
+        gap = idx - tr.last_idx
+        _, cx, cy = tr.centroids[tr.last_idx]
+        px, py = cx + vx * gap, cy + vy * gap
+        recent = [tr.records[k].area for k in sorted(tr.records)[-6:]]
+        ref_area = float(max(recent))
+        gate = self.cfg.reid_gate * np.sqrt(ref_area) + 0.5 * np.hypot(vx, vy) * gap
+        out = np.zeros(len(masks))
+        for i, m in enumerate(masks):
+            a = float(mask_area(m))
+            if not 0.25 <= a / ref_area <= 4.0:
+                continue
+            qx, qy = mask_centroid(m)
+            d = float(np.hypot(qx - px, qy - py))
+            if d < gate:
+                out[i] = 1.0 - d / gate
+        return out
+
     def _take_prompts(self, idx: int) -> list[Prompt]:
         due = [p for p in self.prompts if p.frame_index <= idx]
         self.prompts = [p for p in self.prompts if p.frame_index > idx]
@@ -206,13 +226,16 @@ class _Session:
     def _backward(self, chunk: list[_Frame], added: dict[int, int]) -> None:
         """Propagate the new/revived tracks from the keyframe back over the chunk's earlier frames."""
         rev = chunk[::-1]
-        seeds = {oid: self.current[oid][0] for oid in added if oid in self.current}
-        if not seeds:
+        wanted = {oid for oid in added if oid in self.current}
+        if not wanted:
             return
+        # Segmenters that share pixels between objects (motion) need every object seeded to split them.
+        joint = getattr(self.seg, "joint_propagation", False)
+        seeds = {oid: m for oid, (m, _) in self.current.items() if joint or oid in wanted}
         out = propagate_scored(self.seg, [f.rgb for f in rev], seeds)
         for fr, masks in zip(rev[1:], out[1:], strict=True):
             for oid, (m, s) in masks.items():
-                if oid in seeds and fr.idx > added[oid] and self._accept(m, s):
+                if oid in wanted and fr.idx > added[oid] and self._accept(m, s):
                     self._record(oid, fr, m, s, update_last=False)
 
     def _record(self, oid: int, fr: _Frame, mask: np.ndarray, score: float, update_last: bool = True) -> None:
@@ -281,8 +304,8 @@ def track_video(
       SAM 2's memory bank is rebuilt per chunk, which also bounds its growth.
     - On a keyframe, proposals are matched to the propagated masks by mask IoU with an optimal one-to-one
       assignment (Hungarian on 1 - IoU, >= `iou_match`). Leftover proposals are matched to *lost* tracks
-      (absent for fewer than `max_missing_keyframes` keyframes) against their last mask shifted by their
-      recent velocity (>= `reid_iou`), which keeps identities through brief occlusions. What is left
+      (absent for fewer than `max_missing_keyframes` keyframes) by distance to their motion-predicted
+      position, gated by their size (`reid_gate`), which keeps identities through brief occlusions. What is left
       becomes a new object only if more than `new_object_uncovered` of it is outside every tracked mask,
       so parts of tracked objects do not spawn duplicates.
     - A track absent on `max_missing_keyframes` consecutive keyframes is retired and never revived.

@@ -19,7 +19,8 @@ class TrackerConfig:
     - keyframe_every: discovery runs on every `keyframe_every`-th sampled frame (and where prompts sit).
     - chunk_size: most sampled frames held at once (propagation window incl. its seed frame), >= 2.
     - iou_match: least mask IoU for a discovered proposal to be the same object as a tracked one.
-    - reid_iou: least IoU between a proposal and a lost track's motion-predicted last mask to revive it.
+    - reid_gate: a lost track is revived by a proposal whose centroid lies within reid_gate x the
+      object's size (sqrt of area) + half its predicted travel of the motion-predicted position.
     - new_object_uncovered: a proposal not matched to a track is new only if more than this fraction
       of its pixels is outside every current track's mask.
     - max_missing_keyframes: a track absent at this many consecutive keyframes is retired (K).
@@ -35,7 +36,7 @@ class TrackerConfig:
     keyframe_every: int = 5
     chunk_size: int = 16
     iou_match: float = 0.5
-    reid_iou: float = 0.3
+    reid_gate: float = 1.0
     new_object_uncovered: float = 0.5
     max_missing_keyframes: int = 3
     min_area_frac: float = 0.0005
