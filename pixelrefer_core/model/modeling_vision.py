@@ -114,10 +114,11 @@ def block_attention(
         for i, (s, e) in enumerate(_segments(cu_seqlens)):
             seg_id[s:e] = i
         allowed = seg_id[:, None] == seg_id[None, :]
-        scores = torch.einsum("qhd,khd->hqk", q.float(), k.float()) * scale
+        ct = torch.promote_types(q.dtype, torch.float32)
+        scores = torch.einsum("qhd,khd->hqk", q.to(ct), k.to(ct)) * scale
         scores = scores.masked_fill(~allowed, float("-inf"))
         probs = scores.softmax(dim=-1)
-        return torch.einsum("hqk,khd->qhd", probs, v.float()).to(q.dtype)
+        return torch.einsum("hqk,khd->qhd", probs, v.to(ct)).to(q.dtype)
     if implementation != "sdpa":
         raise ValueError(
             f"attention implementation {implementation!r} is unknown; use one of {ATTN_IMPLEMENTATIONS}"
