@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from sqlalchemy import update
@@ -91,16 +92,26 @@ def test_two_processes_claim_each_unit_exactly_once(tmp_path):
     Catalog(url).dispose()  # create the schema before the race
     go = tmp_path / "go"
     script = textwrap.dedent(f"""
-        import json, os, sys, time
+        import json, os, random, sys, time
         from storage import Catalog
         c = Catalog({url!r})
+        open(os.path.join({str(tmp_path)!r}, "ready-" + sys.argv[1]), "w").close()
         while not os.path.exists({str(go)!r}):
-            time.sleep(0.005)
-        won = [i for i in range(50) if c.claim_unit("track", "vid", f"unit-{{i}}", sys.argv[1])]
+            pass
+        order = list(range(50))
+        random.Random(int(sys.argv[1][-1])).shuffle(order)  # each walks every unit, in its own order
+        won = []
+        for i in order:  # a short pause stands for doing the work
+            if c.claim_unit("track", "vid", f"unit-{{i}}", sys.argv[1]):
+                won.append(i)
+            time.sleep(0.002)
         print(json.dumps(won))
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, f"worker-{n}"], cwd=os.getcwd(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     go.touch()
     results = []
     for p in procs:
@@ -110,6 +121,7 @@ def test_two_processes_claim_each_unit_exactly_once(tmp_path):
     a, b = map(set, results)
     assert not a & b
     assert a | b == set(range(50))
+    assert a and b  # both really took part in the race
     check = Catalog(url)
     assert check.stage_counts() == {"track": {"running": 50}}
     assert {u.worker_id for u in check.units()} <= {"worker-0", "worker-1"}
