@@ -132,8 +132,10 @@ class _Session:
         added: dict[int, int] = {}  # track id -> last frame idx recorded before this keyframe
         for p in self._take_prompts(fr.idx):
             m = seed_mask(self.seg, fr.rgb, box=p.box, points=p.points, labels=p.labels)
-            if m is None or not m.any():
-                log.warning("prompt on frame %d gave an empty mask; ignored", p.frame_index)
+            if m is None or not self._accept(m, 1.0):
+                log.warning(
+                    "prompt on frame %d gave an empty, tiny or frame-filling mask; ignored", p.frame_index
+                )
                 continue
             tr = self.tracks.get(p.object_id) if p.object_id is not None else None
             if tr is None:

@@ -9,7 +9,14 @@ import pytest
 
 from pixelrefer_core.errors import EmptyVideoError, NotAVideoError, TruncatedVideoError, VideoNotFoundError
 from pixelrefer_core.synthetic import SyntheticObject, render_scene, write_video
-from pixelrefer_core.video import fingerprint, iter_frame_chunks, iter_frames, probe, read_frames, sample_indices
+from pixelrefer_core.video import (
+    fingerprint,
+    iter_frame_chunks,
+    iter_frames,
+    probe,
+    read_frames,
+    sample_indices,
+)
 
 
 @pytest.fixture(scope="module")
