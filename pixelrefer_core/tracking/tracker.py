@@ -189,7 +189,7 @@ class _Session:
             else:
                 tr.missing += 1
                 if tr.missing >= self.cfg.max_missing_keyframes:
-                    tr.retired = True
+                    tr.retired, tr.last_mask = True, None  # free its mask: retired tracks never revive
                     log.debug("track %d retired on frame %d", tr.object_id, fr.idx)
 
         if self.cfg.backward_pass and added and len(chunk) > 1:
