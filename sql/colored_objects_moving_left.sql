@@ -1,6 +1,6 @@
 -- Which red objects move left, and when?
 -- Answers: objects (latest tracking) of the given colour whose mean direction of motion is within
--- tolerance_deg of "left" (180 degrees; 0 = right, 90 = down, 270 = up) and that move at least
+-- tolerance_deg of "left" (180 degrees; 0 = right, 90 = up, 270 = down) and that move at least
 -- min_speed_px_s, with their time span, speed and caption.
 -- Edit in `params`: color, direction (degrees), tolerance_deg, min_speed_px_s.
 WITH params AS (

@@ -13,7 +13,7 @@ Conventions (they hold for every table and every view built on them):
 - ``mask_rle`` is a COCO *compressed* RLE counts string (``pycocotools.mask.encode(...)["counts"]``
   decoded as ASCII) for a ``mask_h`` x ``mask_w`` mask in column-major (Fortran) order, as COCO does.
 - ``direction_deg``: mean direction of motion in image coordinates, degrees in [0, 360): 0 = moving
-  right (+x), 90 = moving down (+y), 180 = moving left, 270 = moving up. ``mean_speed_px_s`` in
+  right (+x), 90 = moving up (-y), 180 = moving left, 270 = moving down. ``mean_speed_px_s`` in
   pixels per second.
 - ``probed_at``, ``tracked_at``, ``created_at``: UTC timestamps (microseconds).
 - ``objects.tracked_at`` is not in DESIGN.md's list: it is when the tracking unit was produced, and
@@ -82,7 +82,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             _f("discovered_by", pa.string(), True, "'auto' | 'prompt'"),
             _f("color", pa.string(), True, "dominant colour name"),
             _f("mean_speed_px_s", pa.float64(), True, "pixels per second"),
-            _f("direction_deg", pa.float64(), True, "0 right, 90 down, 180 left, 270 up"),
+            _f("direction_deg", pa.float64(), True, "0 right, 90 up, 180 left, 270 down (image up = -y)"),
             _f("tracked_at", _TS, True, "UTC; defines the latest track_key of a video"),
         ]
     ),
