@@ -24,6 +24,7 @@ from .configuration_vision import PixelReferVisionConfig
 __all__ = [
     "ATTN_IMPLEMENTATIONS",
     "PixelReferVisionEncoder",
+    "VisionRotaryEmbedding",
     "VisionTransformer",
     "apply_rotary_2d",
     "block_attention",
@@ -65,8 +66,15 @@ def apply_rotary_2d(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
 
     cos/sin are duplicated to head_dim and applied with rotate_half, in float32; result in x's dtype.
     """
-    cos = freqs.cos().repeat(1, 2)[:, None, :]
-    sin = freqs.sin().repeat(1, 2)[:, None, :]
+    return _rotate(x, *_cos_sin(freqs))
+
+
+def _cos_sin(freqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 cos/sin [N, 1, 2 * freqs.shape[1]] (computed once per forward, shared by all layers)."""
+    return freqs.cos().repeat(1, 2)[:, None, :], freqs.sin().repeat(1, 2)[:, None, :]
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     xf = x.float()
     return (xf * cos + _rotate_half(xf) * sin).to(x.dtype)
 
@@ -153,13 +161,13 @@ class VisionAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, x, cu_seqlens, rope_freqs, implementation: str):
+    def forward(self, x, cu_seqlens, rope_cos_sin, implementation: str):
         n = x.shape[0]
         q = self.q_proj(x).view(n, self.num_heads, self.head_dim)
         k = self.k_proj(x).view(n, self.num_heads, self.head_dim)
         v = self.v_proj(x).view(n, self.num_heads, self.head_dim)
-        q = apply_rotary_2d(q, rope_freqs)
-        k = apply_rotary_2d(k, rope_freqs)
+        q = _rotate(q, *rope_cos_sin)
+        k = _rotate(k, *rope_cos_sin)
         o = block_attention(q, k, v, cu_seqlens, implementation)
         return self.out_proj(o.reshape(n, -1))
 
@@ -185,8 +193,8 @@ class VisionEncoderLayer(nn.Module):
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = VisionMLP(config)
 
-    def forward(self, x, cu_seqlens, rope_freqs, implementation: str):
-        x = x + self.self_attn(self.layer_norm1(x), cu_seqlens, rope_freqs, implementation)
+    def forward(self, x, cu_seqlens, rope_cos_sin, implementation: str):
+        x = x + self.self_attn(self.layer_norm1(x), cu_seqlens, rope_cos_sin, implementation)
         return x + self.mlp(self.layer_norm2(x))
 
 
@@ -210,9 +218,9 @@ class VisionEncoderStack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(VisionEncoderLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x, cu_seqlens, rope_freqs, implementation: str):
+    def forward(self, x, cu_seqlens, rope_cos_sin, implementation: str):
         for layer in self.layers:
-            x = layer(x, cu_seqlens, rope_freqs, implementation)
+            x = layer(x, cu_seqlens, rope_cos_sin, implementation)
         return x
 
 
@@ -233,7 +241,7 @@ class VisionTransformer(nn.Module):
         cu_seqlens = F.pad(seqlens.cumsum(0), (1, 0)).to(torch.int32)
         freqs = self.rotary_pos_emb(rope_positions(grid_thw.cpu()).to(pixel_values.device))
         x = self.embeddings(pixel_values)
-        x = self.encoder(x, cu_seqlens, freqs, implementation)
+        x = self.encoder(x, cu_seqlens, _cos_sin(freqs), implementation)
         return self.post_layernorm(x)
 
 

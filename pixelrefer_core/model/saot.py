@@ -135,7 +135,12 @@ def process_objects(
     local_size: int = 224,
     reuse_first_local_crop: bool = False,
 ) -> SAOTResult:
-    """Run SAOT dynamic processing for every mask. `masks[i]` lies on `frames[mask_frame_ids[i]]`."""
+    """Run SAOT dynamic processing for every mask. `masks[i]` lies on `frames[mask_frame_ids[i]]`.
+
+    masks may be a numpy array, a (CPU or GPU) torch tensor [N, H, W], or a sequence of HxW arrays.
+    """
+    if hasattr(masks, "detach"):  # torch.Tensor, without importing torch here
+        masks = masks.detach().cpu().numpy()
     if len(masks) != len(mask_frame_ids):
         raise ValueError(
             f"{len(masks)} masks but {len(mask_frame_ids)} mask_frame_ids; give one frame id per mask"

@@ -112,3 +112,13 @@ def test_bad_inputs_are_named():
         process_objects(frames, np.zeros((1, H, W), bool), [3])
     with pytest.raises(ValueError, match="mask 0 has shape"):
         process_objects(frames, np.zeros((1, H, W + 1), bool), [0])
+
+
+def test_accepts_torch_masks(frame):
+    import torch
+
+    mask = box_mask(H, W, 30, 40, 70, 90)
+    from_np = process_objects([frame], mask[None], [0]).objects[0]
+    from_torch = process_objects([frame], torch.from_numpy(mask[None].astype(np.uint8)), [0]).objects[0]
+    np.testing.assert_array_equal(from_np.crop, from_torch.crop)
+    np.testing.assert_array_equal(from_np.grid_mask, from_torch.grid_mask)
