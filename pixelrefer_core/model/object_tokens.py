@@ -44,7 +44,8 @@ class ObjectTokenRequest:
 
     frames: HxWx3 uint8 RGB frames; masks: [N, H, W] (nonzero = object), masks[i] on
     frames[mask_frame_ids[i]]; frame_keys: optional hashable identity per frame (same length as frames)
-    so identical frames of different requests share their global image; generator: k-means init RNG.
+    so identical frames of different requests share their global image. A key promises identical
+    pixels: two different frames under one key silently share one global image. generator: k-means init RNG.
     """
 
     frames: Sequence[np.ndarray]
