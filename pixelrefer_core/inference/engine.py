@@ -154,7 +154,7 @@ class DescribeEngine:
             except Exception as err:
                 if not _is_oom(err) or len(chunk) == 1:
                     raise
-                self.batch_size = max(1, len(chunk) // 2)
+                self.batch_size = max(1, self.batch_size // 2)
                 logger.warning(
                     "out of memory with a batch of %d; retrying with %d", len(chunk), self.batch_size
                 )

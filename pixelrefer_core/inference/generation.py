@@ -9,11 +9,10 @@ released pipeline does) and stops at any eos id.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
 from pixelrefer_core.model.prompting import build_prompt
 
@@ -82,19 +81,19 @@ def generate_from_embeddings(
     for row, (emb, n) in enumerate(zip(embeddings, lengths, strict=True)):
         batch[row, width - n :] = emb
         mask[row, width - n :] = 1
+    penalty = default_repetition_penalty(model) if repetition_penalty is None else float(repetition_penalty)
+    # repetition_penalty=1.0 explicitly: generate() fills unset fields from the checkpoint's generation_config.
     config = GenerationConfig(
-        do_sample=False,
-        max_new_tokens=max_new_tokens,
-        repetition_penalty=default_repetition_penalty(model)
-        if repetition_penalty is None
-        else repetition_penalty,
-        eos_token_id=stop,
-        pad_token_id=pad,
+        do_sample=False, max_new_tokens=max_new_tokens, repetition_penalty=1.0, eos_token_id=stop, pad_token_id=pad
     )
-    with warnings.catch_warnings():
-        # Penalising generated tokens only is the released behaviour (its prompt holds no text ids either).
-        warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
-        out = model.generate(inputs_embeds=batch, attention_mask=mask, generation_config=config)
+    # Our own penalty processor: transformers' built-in one skips, per row, as many leading ids as the row
+    # has left padding, which with `inputs_embeds` (no prompt ids) drops that row's first *generated*
+    # tokens and makes a padded row decode differently from the same row alone. Here every row's ids
+    # are exactly its generated tokens, which is what the released pipeline penalises.
+    processors = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(penalty)] if penalty != 1.0 else [])
+    out = model.generate(
+        inputs_embeds=batch, attention_mask=mask, generation_config=config, logits_processor=processors
+    )
     return [trim_at_eos(row.tolist(), stop) for row in out]
 
 

@@ -110,6 +110,8 @@ class PixelReferLiteForCausalLM(PixelReferLitePreTrainedModel, Qwen2ForCausalLM)
 
         want_info = kwargs.pop("output_loading_info", False)
         ckpt = resolve_checkpoint_dir(pretrained_model_name_or_path)
+        # Let transformers report shape mismatches in the loading info; check_loading_info raises on them.
+        kwargs.setdefault("ignore_mismatched_sizes", True)
         try:
             model, info = super().from_pretrained(ckpt, *args, output_loading_info=True, **kwargs)
         except (OSError, RuntimeError, ValueError) as err:

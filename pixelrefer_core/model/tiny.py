@@ -140,6 +140,26 @@ def _write_bin(state: dict[str, torch.Tensor], out: Path, shard: bool) -> None:
     (out / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=2))
 
 
+def build_tiny_model(seed: int = 0, *, tie_word_embeddings: bool = True, **config_overrides):
+    """(model, tokenizer) of the tiny profile, fp32, eval mode, weights drawn from `seed` (the global RNG
+    is left untouched). `save_tiny_checkpoint` writes exactly this model."""
+    from .modeling_pixelrefer import PixelReferLiteForCausalLM
+
+    tokenizer = tiny_tokenizer()
+    config = tiny_config(
+        len(tokenizer),
+        tokenizer.convert_tokens_to_ids(REGION_TOKEN),
+        tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        tie_word_embeddings=tie_word_embeddings,
+        **config_overrides,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = PixelReferLiteForCausalLM(config).eval()
+    model.generation_config = _released_generation_config(tokenizer)
+    return model, tokenizer
+
+
 def save_tiny_checkpoint(
     out_dir: str | os.PathLike,
     seed: int = 0,
@@ -153,22 +173,10 @@ def save_tiny_checkpoint(
     safetensors=False writes `pytorch_model.bin` (the released format); shard=True splits the weights in
     shards with an index json. With tie_word_embeddings (as the 2B), `lm_head.weight` is not written.
     """
-    from .modeling_pixelrefer import PixelReferLiteForCausalLM
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = tiny_tokenizer()
-    config = tiny_config(
-        len(tokenizer),
-        tokenizer.convert_tokens_to_ids(REGION_TOKEN),
-        tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-        tie_word_embeddings=tie_word_embeddings,
-        **config_overrides,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = PixelReferLiteForCausalLM(config).eval()
-    model.generation_config = _released_generation_config(tokenizer)
+    model, tokenizer = build_tiny_model(seed, tie_word_embeddings=tie_word_embeddings, **config_overrides)
+    config = model.config
     if safetensors:
         total = sum(p.numel() * p.element_size() for p in model.state_dict().values())
         model.save_pretrained(out, max_shard_size=(total // 2 + 1) if shard else "50GB")
@@ -183,4 +191,11 @@ def save_tiny_checkpoint(
     return str(out)
 
 
-__all__ = ["SPECIAL_TOKENS", "TINY_VISION_CONFIG", "save_tiny_checkpoint", "tiny_config", "tiny_tokenizer"]
+__all__ = [
+    "SPECIAL_TOKENS",
+    "TINY_VISION_CONFIG",
+    "build_tiny_model",
+    "save_tiny_checkpoint",
+    "tiny_config",
+    "tiny_tokenizer",
+]
