@@ -139,6 +139,8 @@ class RunSettings:
             values["store"] = env_value("PIXELREFER_STORE") or ""
         if not values.get("catalog_url"):
             values["catalog_url"] = env_value("PIXELREFER_CATALOG_URL")
+        if not values.get("gpu_limit"):
+            values["gpu_limit"] = env_value("PIXELREFER_GPU_LIMIT")
         return cls(**{k: v for k, v in values.items() if v is not None})
 
 

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from flows.settings import env_value
+
 __all__ = ["add_model_options", "add_store_options", "fail", "prepare_prefect", "settings_from_args",
            "setup_console", "USAGE_ERRORS"]
 
@@ -41,7 +43,7 @@ def setup_console(verbose: bool = False) -> None:
 
 
 def add_store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE"),
+    p.add_argument("--store", default=env_value("PIXELREFER_STORE"),
                    help="store folder (default: $PIXELREFER_STORE)")
     p.add_argument("--catalog-url", help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://... "
                    "(default: $PIXELREFER_CATALOG_URL, else SQLite inside the store)")

@@ -53,17 +53,16 @@ def run(args: argparse.Namespace) -> int:
         check_inputs(settings)
     except USAGE_ERRORS() as exc:
         return fail("serve", exc)
-    problem = check_server()
-    if problem:
-        return fail("serve", f"{problem}; {SERVER_HINT}", code=1)
     from prefect.schedules import Cron
-
-    from flows.archive import process_archive
 
     try:
         Cron(args.cron)
     except ValueError as exc:
         return fail("serve", f"--cron {args.cron!r} is not a valid cron expression: {exc}")
+    problem = check_server()
+    if problem:
+        return fail("serve", f"{problem}; {SERVER_HINT}", code=1)
+    from flows.archive import process_archive
     params = dataclasses.asdict(settings)
     params.pop("worker_id")  # each flow run gets its own
     print(f"serving deployment {args.name!r} of process-archive on cron {args.cron!r}; Ctrl-C to stop")
