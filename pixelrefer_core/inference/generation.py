@@ -84,7 +84,11 @@ def generate_from_embeddings(
     penalty = default_repetition_penalty(model) if repetition_penalty is None else float(repetition_penalty)
     # repetition_penalty=1.0 explicitly: generate() fills unset fields from the checkpoint's generation_config.
     config = GenerationConfig(
-        do_sample=False, max_new_tokens=max_new_tokens, repetition_penalty=1.0, eos_token_id=stop, pad_token_id=pad
+        do_sample=False,
+        max_new_tokens=max_new_tokens,
+        repetition_penalty=1.0,
+        eos_token_id=stop,
+        pad_token_id=pad,
     )
     # Our own penalty processor: transformers' built-in one skips, per row, as many leading ids as the row
     # has left padding, which with `inputs_embeds` (no prompt ids) drops that row's first *generated*

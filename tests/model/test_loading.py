@@ -138,3 +138,11 @@ def test_config_written_in_released_form(tiny_dir):
     assert config["region_token_index"] is not None and config["vision_encoder_config"]["hidden_size"] == 32
     assert gen["repetition_penalty"] == 1.1 and gen["do_sample"] is False
     assert len(gen["eos_token_id"]) == 2
+
+
+def test_dtype_choice_is_honoured_and_fp32_is_the_cpu_default(tiny_dir):
+    model, _ = load_pixelrefer(tiny_dir, dtype=torch.bfloat16)
+    assert model.dtype == torch.bfloat16
+    assert model.model.vision_encoder.vision_encoder.post_layernorm.weight.dtype == torch.bfloat16
+    frames, masks = scene(1)
+    assert model.object_tokens(frames, masks, [0]).dtype == torch.bfloat16
