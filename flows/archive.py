@@ -5,7 +5,6 @@ Every stage skips units the catalog records as done with the same key; a failure
 catalog's `runs` table and to a Prefect markdown artifact.
 """
 
-from __future__ import annotations
 
 import logging
 import time

@@ -5,7 +5,6 @@ The selection is a SQL predicate over the latest tracking's objects and their vi
 `videos.` where a name is in both). Only `descriptions` units are written.
 """
 
-from __future__ import annotations
 
 import logging
 import time

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 
 from flows.commands._common import USAGE_ERRORS, add_model_options, add_store_options, check_inputs, fail
 from flows.commands.run import add_tracking_options, tracking_values
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from flows.commands._common import prepare_prefect
 
     prepare_prefect(verbose=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = settings_from_args_with_tracking(args)
         check_inputs(settings)

@@ -73,3 +73,20 @@ def test_two_concurrent_runs_share_one_store_without_duplicate_units(
     assert {u.state for u in units if u.stage != "ingest"} == {"done"}
     assert all(u.attempts == 1 for u in units), [(u.stage, u.unit_key, u.attempts) for u in units]
     assert snapshot(store) == clean_run[2]
+
+
+@pytest.mark.parametrize("entrypoint", ["flows/archive.py:process_archive", "flows/describe.py:describe_objects"])
+def test_deployment_entrypoints_accept_settings_parameters_as_json(entrypoint, tmp_path):
+    """What a served/deployed run does: load the flow from its entrypoint, validate JSON parameters."""
+    import dataclasses
+    import json
+
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows.settings import RunSettings
+
+    params = dataclasses.asdict(RunSettings(store=str(tmp_path), archive=str(tmp_path), profile="tiny"))
+    params.pop("worker_id")
+    flow = load_flow_from_entrypoint(os.path.join(REPO, entrypoint))
+    settings = flow.validate_parameters({"settings": json.loads(json.dumps(params))})["settings"]
+    assert isinstance(settings, RunSettings) and settings.store == str(tmp_path) and settings.worker_id
