@@ -54,17 +54,23 @@ def with_fresh_worker(settings: RunSettings) -> RunSettings:
     return settings if env_value("PIXELREFER_WORKER_ID") else settings.replace(worker_id=default_worker_id())
 
 
+def begin_run(settings: RunSettings, kind: str):
+    """Open the store, record the run and its prompts in the catalog: (store, prompts, run_id)."""
+    prompts = load_prompts(settings.prompts_file) if settings.prompts_file else list(DEFAULT_PROMPTS)
+    store = open_store(settings)
+    run_id = store.catalog.start_run(kind, settings.as_params())
+    for p in prompts:
+        store.catalog.upsert_prompt(p.id, p.text, p.task)
+    return store, prompts, run_id
+
+
 @flow(name="process-archive", log_prints=False)
 def process_archive(settings: RunSettings) -> dict:
     """Process every video of `settings.archive` into `settings.store`; returns the run summary as a dict."""
     settings = with_fresh_worker(settings)
     logger = get_run_logger()
     started = time.perf_counter()
-    prompts = load_prompts(settings.prompts_file) if settings.prompts_file else list(DEFAULT_PROMPTS)
-    store = open_store(settings)
-    run_id = store.catalog.start_run("archive", settings.as_params())
-    for p in prompts:
-        store.catalog.upsert_prompt(p.id, p.text, p.task)
+    store, prompts, run_id = begin_run(settings, "archive")
     summary = RunSummary(run_id=run_id, kind="archive")
     status = "failed"
     try:

@@ -11,13 +11,12 @@ import time
 
 from prefect import flow, get_run_logger
 
-from flows.archive import _publish, describe_setup, run_describe, with_fresh_worker
-from flows.prompts import DEFAULT_PROMPTS, load_prompts
+from flows.archive import _publish, begin_run, describe_setup, run_describe, with_fresh_worker
 from flows.settings import RunSettings
 from flows.stages.describe import DescribeTarget, plan_units
 from flows.stages.discover import source_for_uri
 from flows.summary import RunSummary
-from flows.tasks import open_store, progress, refresh_views_task
+from flows.tasks import progress, refresh_views_task
 from storage import Store
 
 __all__ = ["describe_objects", "select_targets"]
@@ -38,11 +37,13 @@ def select_targets(store: Store, where: str | None, cache_dir: str) -> list[Desc
     Raises StoreError when the predicate is not valid SQL over objects/videos.
     """
     from storage import StoreError
+    from storage.query import check_read_only
 
     con = store.connect()
     try:
         sql = _SELECT.format(where=f"WHERE ({where})" if where else "")
         try:
+            check_read_only(con, sql)  # a predicate must not smuggle in a second, writing statement
             rows = con.execute(sql).fetchall()
         except Exception as exc:
             raise StoreError(f"--where {where!r} is not a valid predicate over objects/videos: {exc}") from exc
@@ -67,11 +68,7 @@ def describe_objects(settings: RunSettings) -> dict:
     settings = with_fresh_worker(settings)
     logger = get_run_logger()
     started = time.perf_counter()
-    prompts = load_prompts(settings.prompts_file) if settings.prompts_file else list(DEFAULT_PROMPTS)
-    store = open_store(settings)
-    run_id = store.catalog.start_run("describe", settings.as_params())
-    for p in prompts:
-        store.catalog.upsert_prompt(p.id, p.text, p.task)
+    store, prompts, run_id = begin_run(settings, "describe")
     summary = RunSummary(run_id=run_id, kind="describe")
     status = "failed"
     try:

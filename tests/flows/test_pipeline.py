@@ -128,3 +128,12 @@ def test_status_reports_runs_counts_and_failures(clean_run):
     text = status_text(Store.open(clean_run[0], create=False))
     assert "archive" in text and "ingest    done 2, failed 1" in text
     assert "track     done 2" in text and "corrupt.mp4" in text and "not retried" in text
+
+
+@pytest.mark.parametrize("where", ["color = 'red'); COPY (SELECT 1) TO '/tmp/x.csv'; SELECT (1", "no_such_column = 1"])
+def test_describe_selection_refuses_writes_and_bad_predicates(clean_run, where):
+    from flows.describe import select_targets
+    from storage import StoreError
+
+    with pytest.raises(StoreError, match="--where"):
+        select_targets(Store.open(clean_run[0], create=False), where, cache_dir=str(clean_run[0]))
