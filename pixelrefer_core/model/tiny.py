@@ -111,6 +111,19 @@ def tiny_config(
     return PixelReferLiteConfig(**fields)
 
 
+def _non_ascii_token_ids(tokenizer) -> list[int]:
+    """Ids of ordinary tokens that do not decode to printable ASCII (lone bytes of multi-byte characters,
+    control bytes). An untrained model picks them freely, and their bytes rarely form valid UTF-8."""
+    out = []
+    for token, idx in tokenizer.get_vocab().items():
+        if token in SPECIAL_TOKENS:
+            continue
+        text = tokenizer.convert_tokens_to_string([token])
+        if not text or not all(32 <= ord(c) < 127 for c in text):
+            out.append(int(idx))
+    return sorted(out)
+
+
 def _released_generation_config(tokenizer) -> GenerationConfig:
     im_end = tokenizer.convert_tokens_to_ids(IM_END)
     eot = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
@@ -120,6 +133,9 @@ def _released_generation_config(tokenizer) -> GenerationConfig:
         eos_token_id=[im_end, eot],
         pad_token_id=eot,
         bos_token_id=eot,
+        # Tiny profile only (the released config has no such list): keep the untrained model's noise
+        # readable ASCII instead of mojibake from random lone bytes. Prompts still round-trip any text.
+        suppress_tokens=_non_ascii_token_ids(tokenizer),
     )
 
 
