@@ -129,10 +129,16 @@ def _cell(value: Any) -> str:
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 40) -> str:
-    """Aligned text table; cells longer than `max_width` end in '...'; numbers right-aligned."""
+    """Aligned text table; numbers right-aligned. Cells longer than `max_width` are shortened with '...':
+    at the end for text, in the middle for paths and URIs, whose distinctive part is the file name."""
     def clip(text: str) -> str:
         text = text.replace("\n", " ")
-        return text if len(text) <= max_width else text[: max_width - 3] + "..."
+        if len(text) <= max_width:
+            return text
+        if "/" in text and " " not in text:
+            head = (max_width - 3) // 3
+            return text[:head] + "..." + text[len(text) - (max_width - 3 - head) :]
+        return text[: max_width - 3] + "..."
 
     cells = [[clip(_cell(v)) for v in row] for row in rows]
     header = [clip(c) for c in columns]

@@ -101,5 +101,8 @@ def test_formatters():
     assert "x" * 17 + "..." in lines[2] and "x" * 18 not in lines[2]
     assert lines[2].startswith(" 1 |") and lines[3].startswith("22 |")
     assert lines[-1] == "(2 rows)"
+    uri = "/data/archive/cameras/north-gate/2026-11-20/cam3_evening.mp4"
+    clipped = format_table(["uri"], [(uri,)], max_width=30).splitlines()[2]
+    assert len(clipped) == 30 and clipped.startswith("/data/") and clipped.endswith("cam3_evening.mp4")
     assert format_csv(cols, rows).splitlines() == ["id,answer,ids", f"1,{'x' * 100},\"[1, 2]\"", "22,,"]
     assert json.loads(format_json(cols, rows))[0]["ids"] == [1, 2]
