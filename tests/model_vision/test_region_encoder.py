@@ -133,3 +133,12 @@ def test_released_key_layout_on_meta():
     }
     assert isinstance(enc.feat_linear[1], torch.nn.GELU) and enc.feat_linear[1].approximate == "none"
     assert enc.ln_local.eps == 1e-5 and enc.fusion_attention_local.num_heads == 8
+
+
+def test_kmeans_assignment_in_chunks_equals_the_full_distance_matrix():
+    from pixelrefer_core.model.region_encoder import _nearest_centroid
+
+    g = torch.Generator().manual_seed(0)
+    x, c = torch.randn(3000, 48, generator=g), torch.randn(32, 48, generator=g)
+    full = ((x[:, None] - c[None]) ** 2).sum(-1).argmin(1)
+    assert torch.equal(_nearest_centroid(x, c, max_elements=48 * 32 * 7), full)  # 7 rows per chunk
