@@ -1,7 +1,8 @@
 """Tracking throughput and peak memory for a generated video and one 10x longer (same motion, extended).
 
-Each run happens in a fresh subprocess; peak memory is the tracemalloc peak of allocations made while
-tracking (numpy arrays included), i.e. frames, masks, model state; imports and weights are excluded. Usage:
+Each run happens in a fresh subprocess. Two memory figures: the tracemalloc peak of Python/numpy allocations
+made while tracking (frames, masks, records; imports and weights excluded) and the process's peak RSS
+(everything, torch tensors of SAM 2 included). Usage:
 
     .venv/bin/python benchmarks/bench_tracking.py [--sam2] [--frames 60]
 """
@@ -31,11 +32,12 @@ def _scene(num_frames: int):
 
 
 def _child(path: str, kind: str) -> None:
+    import resource
     import time
     import tracemalloc
 
     from pixelrefer_core.tracking import TrackerConfig, build_segmenter, track_file
-    from pixelrefer_core.video import probe
+    from pixelrefer_core.video import probe, sample_indices
 
     seg = build_segmenter(kind, profile="tiny" if kind == "sam2" else None)
     tracemalloc.start()
@@ -44,8 +46,10 @@ def _child(path: str, kind: str) -> None:
     tracks = track_file(path, seg, cfg)
     dt = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
-    n = len(range(0, probe(path).num_frames, 2))
-    print(json.dumps({"sampled": n, "seconds": dt, "fps": n / dt, "peak_mib": peak / 2**20, "tracks": len(tracks)}))
+    n = len(sample_indices(probe(path), cfg.sample_fps))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"sampled": n, "seconds": dt, "fps": n / dt, "peak_mib": peak / 2**20, "rss_mib": rss,
+                      "tracks": len(tracks)}))
 
 
 def main() -> None:
@@ -68,7 +72,7 @@ def main() -> None:
                 out = subprocess.run([sys.executable, __file__, "--child", path, kind], capture_output=True, text=True, check=True)
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 print(f"{kind:7s} {mult:3d}x  {r['sampled']:5d} sampled frames  {r['fps']:7.1f} frames/s  "
-                      f"peak traced memory {r['peak_mib']:6.1f} MiB  tracks {r['tracks']}")
+                      f"peak traced {r['peak_mib']:6.1f} MiB  peak RSS {r['rss_mib']:7.1f} MiB  tracks {r['tracks']}")
 
 
 if __name__ == "__main__":
