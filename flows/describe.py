@@ -79,7 +79,10 @@ def describe_objects(settings: RunSettings) -> dict:
             localize(source_for_uri(t.uri, settings.resolved_cache_dir))
         dsetup = describe_setup(settings)
         todo, described = plan_units(store, targets, prompts, dsetup)
-        if todo:
+        if not targets:
+            progress("describe: no tracked objects selected" + (f" by --where {settings.where!r}" if settings.where
+                                                                  else " (run `pixelrefer run` first)"))
+        elif todo:
             progress(f"describing: {len(todo)} unit(s) (videos x prompts) with {dsetup.model_id}")
             described += run_describe(settings, todo, dsetup.model_id, run_id)
         else:

@@ -76,17 +76,18 @@ def settings_from_args(args: argparse.Namespace, **extra):
     return RunSettings.from_env(**values)
 
 
-def check_inputs(settings) -> None:
-    """Fail before any work when prompts or the store cannot work (raises PromptError / StoreError)."""
+def check_inputs(settings, create_store: bool = True) -> None:
+    """Fail before any work when prompts or the store cannot work (raises PromptError / StoreError).
+
+    `create_store=False` (describe): the store must already exist, since there is nothing to describe otherwise.
+    """
     from flows.prompts import load_prompts
-    from storage import Store
+    from storage import Store, StoreError
 
     if settings.prompts_file:
         load_prompts(settings.prompts_file)
-    from storage import StoreError
-
     try:
-        Store.open(settings.store, catalog_url=settings.resolved_catalog_url).close()
+        Store.open(settings.store, catalog_url=settings.resolved_catalog_url, create=create_store).close()
     except OSError as exc:
         raise StoreError(f"store {settings.store} cannot be used: {exc}") from exc
 

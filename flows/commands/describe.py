@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     setup_console(args.verbose)
     try:
         settings = settings_from_args(args, where=args.where)
-        check_inputs(settings)
+        check_inputs(settings, create_store=False)
     except USAGE_ERRORS() as exc:
         return fail("describe", exc)
     from flows.describe import describe_objects

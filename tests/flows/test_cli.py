@@ -46,6 +46,14 @@ def test_run_refuses_unusable_store(archive, tmp_path, capsys):
     assert "pixelrefer run:" in capsys.readouterr().err
 
 
+def test_describe_needs_an_existing_store(tmp_path, capsys):
+    from flows.cli import main
+
+    missing = tmp_path / "never-made"
+    assert main(["describe", "--store", str(missing), "--profile", "tiny"]) == 2
+    assert "no store at" in capsys.readouterr().err and not missing.exists()
+
+
 @pytest.mark.parametrize("api_url, says", [(None, "PREFECT_API_URL is not set"),
                                            ("http://127.0.0.1:9/api", "not reachable")])
 def test_serve_without_a_server_says_how_to_start_one(archive, tmp_path, api_url, says):
