@@ -75,7 +75,8 @@ def process_archive(settings: RunSettings) -> dict:
     status = "failed"
     try:
         sources = discover_task(settings)
-        progress(f"found {len(sources)} video file(s) under {settings.archive}")
+        progress(f"found {len(sources)} video file(s) under {settings.archive}"
+                 + ("" if sources else f" (looked for {', '.join(settings.extensions)}): nothing to do"))
         ingested = []
         for i, source in enumerate(sources, 1):
             state = ingest_task(settings, source, return_state=True)
