@@ -17,12 +17,10 @@ placeholder is a single-object prompt about the object introduced in front of it
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
-import yaml
-
+from flows.entry_files import parse_entries, read_entry_file
 from pixelrefer_core.errors import PromptError
 
 __all__ = ["DEFAULT_PROMPTS", "PromptSpec", "load_prompts", "parse_prompts", "question_text"]
@@ -71,39 +69,18 @@ def question_text(prompt: PromptSpec) -> str:
 
 def load_prompts(path: str) -> list[PromptSpec]:
     """Read and validate a prompt file (.yaml/.yml/.json; other names are tried as YAML)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise PromptError(f"{path}: cannot read prompt file ({exc.strerror or exc})") from exc
-    return parse_prompts(text, source=path, fmt="json" if path.lower().endswith(".json") else "yaml")
+    return _validated(read_entry_file(path, "prompt file", PromptError, "{id, task, text}"))
 
 
 def parse_prompts(text: str, source: str = "<prompts>", fmt: str = "yaml") -> list[PromptSpec]:
     """Parse prompt-file text. fmt: 'yaml' | 'json'. Raises PromptError with where and why."""
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PromptError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from exc
-        lines = [None] * len(data) if isinstance(data, list) else []
-        where = [f"entry {i}" for i in range(len(lines))]
-    else:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            at = f"line {mark.line + 1}: " if mark is not None else ""
-            raise PromptError(f"{source}: {at}invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
-        items = node.value if isinstance(node, yaml.SequenceNode) else []
-        where = [f"line {n.start_mark.line + 1} (entry {i})" for i, n in enumerate(items)]
-    if not isinstance(data, list) or not data:
-        raise PromptError(f"{source}: expected a non-empty list of {{id, task, text}} entries")
+    return _validated(parse_entries(text, source, fmt, PromptError, "{id, task, text}"))
+
+
+def _validated(entries: list[tuple[str, object]]) -> list[PromptSpec]:
     prompts: list[PromptSpec] = []
     seen: set[str] = set()
-    for i, entry in enumerate(data):
-        at = f"{source}: {where[i] if i < len(where) else f'entry {i}'}"
+    for at, entry in entries:
         prompt = _validate_entry(entry, at)
         if prompt.id in seen:
             raise PromptError(f"{at}: duplicate id {prompt.id!r}")
