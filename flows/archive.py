@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.prompts import DEFAULT_PROMPTS, load_prompts
 from flows.runtime import frame_selection_params, generation_params, model_handle
+from flows.seeds import load_seeds, seeds_for_video
 from flows.settings import RunSettings, default_worker_id, env_value
 from flows.stages.describe import DescribeSetup, DescribeTarget, plan_units
 from flows.stages.track import tracking_setup
@@ -91,10 +92,14 @@ def process_archive(settings: RunSettings) -> dict:
         tracked = []
         if usable:
             segmenter_id = get_segmenter(settings).segmenter_id
-            setup = tracking_setup(tracker_config(settings), segmenter_id)
+            config = tracker_config(settings)
+            setup = tracking_setup(config, segmenter_id)
+            seeds = load_seeds(settings.seeds_file) if settings.seeds_file else []
             for i, video in enumerate(usable, 1):
-                state = track_task(settings, video, setup, segmenter_id, return_state=True)
-                outcome = _track_result(state, video, setup.track_key)
+                own = seeds_for_video(seeds, video.uri)
+                vsetup = tracking_setup(config, segmenter_id, own, video.fps) if own else setup
+                state = track_task(settings, video, vsetup, segmenter_id, return_state=True)
+                outcome = _track_result(state, video, vsetup.track_key)
                 tracked.append(outcome)
                 progress(f"[{i}/{len(usable)}] track {video.uri}: {outcome.status}, {outcome.n_objects} object(s)"
                          + (f" in {outcome.seconds:.1f} s" if outcome.status == "done" else "")

@@ -54,6 +54,7 @@ class RunSettings:
     checkpoint is created under the store). sam2: SAM 2 checkpoint id/path. segmenter: 'sam2' | 'motion'
     (None: sam2 when SAM 2 weights are given, motion under profile 'tiny').
     sample_fps: frames per second fed to the tracker (None: every frame).
+    seeds_file: YAML/JSON file of user boxes/points that start tracks (flows/seeds.py).
     frames_per_object: frames shown to the describe model per object (select_frames k).
     """
 
@@ -68,6 +69,7 @@ class RunSettings:
     device: str = "cpu"
     profile: str | None = None
     sample_fps: float | None = 2.0
+    seeds_file: str | None = None
     frames_per_object: int = 4
     max_new_tokens: int = 32
     batch_size: int = 8

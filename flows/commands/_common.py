@@ -86,6 +86,10 @@ def check_inputs(settings, create_store: bool = True) -> None:
 
     if settings.prompts_file:
         load_prompts(settings.prompts_file)
+    if getattr(settings, "seeds_file", None):
+        from flows.seeds import load_seeds
+
+        load_seeds(settings.seeds_file)
     try:
         Store.open(settings.store, catalog_url=settings.resolved_catalog_url, create=create_store).close()
     except OSError as exc:

@@ -37,10 +37,13 @@ def add_tracking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--segmenter", choices=["sam2", "motion"],
                    help="default: sam2 when --sam2 is given, motion under --profile tiny")
     p.add_argument("--sample-fps", type=float, help="frames per second given to the tracker (default 2)")
+    p.add_argument("--seeds", help="YAML/JSON file of boxes/points that start tracks at given times "
+                                   "(e.g. video: gate.mp4, at: '00:12', box: [x0, y0, x1, y1])")
 
 
 def tracking_values(args: argparse.Namespace) -> dict:
-    return dict(archive=args.archive, sam2=args.sam2, segmenter=args.segmenter, sample_fps=args.sample_fps)
+    return dict(archive=args.archive, sam2=args.sam2, segmenter=args.segmenter, sample_fps=args.sample_fps,
+                seeds_file=getattr(args, "seeds", None))
 
 
 def run(args: argparse.Namespace) -> int:

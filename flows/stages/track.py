@@ -33,13 +33,23 @@ class TrackingSetup:
     config: object
     segmenter_id: str
     track_key: str
+    prompts: tuple = ()  # tracker Prompts of this video (user seeds), part of the key
 
 
-def tracking_setup(config, segmenter_id: str) -> TrackingSetup:
-    """Setup (and track_key) for a TrackerConfig and a segmenter id."""
+def tracking_setup(config, segmenter_id: str, seeds=(), fps: float | None = None) -> TrackingSetup:
+    """Setup (and track_key) for a TrackerConfig, a segmenter id and optional user seeds of one video.
+
+    Without seeds the key depends on config and segmenter only (the same for every video of a run).
+    """
+    from flows.seeds import to_prompts
     from pixelrefer_core.tracking import TRACKER_VERSION
 
-    return TrackingSetup(config, segmenter_id, make_track_key(config.as_dict(), segmenter_id, TRACKER_VERSION))
+    key_config = config.as_dict()
+    prompts: tuple = ()
+    if seeds:
+        key_config = {**key_config, "seeds": [s.canonical() for s in seeds]}
+        prompts = tuple(to_prompts(list(seeds), fps or 0.0))
+    return TrackingSetup(config, segmenter_id, make_track_key(key_config, segmenter_id, TRACKER_VERSION), prompts)
 
 
 def tracks_to_tables(video_id: str, track_key: str, tracks, width: int, height: int) -> tuple[pa.Table, pa.Table]:
@@ -71,7 +81,7 @@ def run_tracker(local_path: str, setup: TrackingSetup, segmenter):
     from pixelrefer_core.video import iter_frames
 
     frames = iter_frames(local_path, setup.config.sample_fps, setup.config.chunk_size)
-    return track_video(frames, segmenter, setup.config)
+    return track_video(frames, segmenter, setup.config, setup.prompts)
 
 
 def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmenter, worker_id: str) -> TrackOutcome:

@@ -128,6 +128,25 @@ class _Session:
         self.tracks[oid] = tr
         return tr
 
+    def _adopt(self, mask: np.ndarray, object_id: int | None) -> _Track | None:
+        """The current track on the object a user seed points at (mask IoU >= iou_match), made the seed's
+        track (discovered_by 'prompt', the seed's id when it forces one), so seeding an object that was
+        already found does not give it a second id. None when the seed covers no current track."""
+        if not self.current:
+            return None
+        ids = list(self.current)
+        iou = mask_iou(mask[None], np.stack([self.current[i][0] for i in ids]))[0]
+        best = int(np.argmax(iou))
+        if iou[best] < self.cfg.iou_match:
+            return None
+        tr = self.tracks.pop(ids[best])
+        if object_id is not None and int(object_id) != tr.object_id:
+            self.current[int(object_id)] = self.current.pop(tr.object_id)
+            tr.object_id = int(object_id)
+        tr.discovered_by = "prompt"
+        self.tracks[tr.object_id] = tr
+        return tr
+
     def _keyframe(self, fr: _Frame, chunk: list[_Frame]) -> None:
         added: dict[int, int] = {}  # track id -> last frame idx recorded before this keyframe
         for p in self._take_prompts(fr.idx):
@@ -139,8 +158,10 @@ class _Session:
                 continue
             tr = self.tracks.get(p.object_id) if p.object_id is not None else None
             if tr is None:
+                tr = self._adopt(m, p.object_id)
+            if tr is None:
                 tr = self._new_track("prompt", p.object_id)
-            added[tr.object_id] = tr.last_idx
+                added[tr.object_id] = tr.last_idx
             tr.retired, tr.missing = False, 0
             self._record(tr.object_id, fr, m, 1.0)
             self.current[tr.object_id] = (m, 1.0)

@@ -96,6 +96,19 @@ def test_prompts_seed_tracks(scene, truth_segmenter_factory):
     assert mask_iou(decode_rle(r.mask_rle, r.mask_h, r.mask_w), truth[r.frame_idx][1])[0, 0] > 0.9
 
 
+def test_a_prompt_on_an_already_tracked_object_adopts_its_track(scene, truth_segmenter_factory):
+    frames, truth = scene
+    auto = track_video(_stream(frames), truth_segmenter_factory(frames, truth), CFG)
+    green_auto = next(t for t in auto if t.color == "green")
+    x0, y0, x1, y1 = mask_box(truth[12][1])  # keyframe 12: green is tracked already
+    tracks = track_video(_stream(frames), truth_segmenter_factory(frames, truth), CFG,
+                         prompts=[Prompt(frame_index=12, box=(x0, y0, x1, y1), object_id=70)])
+    assert len(tracks) == len(auto)  # no duplicate of the seeded object
+    green = [t for t in tracks if t.color == "green"]
+    assert [(t.object_id, t.discovered_by) for t in green] == [(70, "prompt")]
+    assert green[0].first_frame == green_auto.first_frame  # its history from before the seed is kept
+
+
 def test_memory_bounded_by_chunk(scene, truth_segmenter_factory):
     frames, truth = scene
     seg = truth_segmenter_factory(frames, truth)
