@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, **tracking_values(args))
         check_inputs(settings)
-        from flows.stages.discover import discover_videos
+        from flows.stages.discover import check_archive
 
-        discover_videos(settings.archive, settings.extensions, settings.resolved_cache_dir)
+        check_archive(settings.archive)  # the flow lists it; here only refuse a missing one up front
     except USAGE_ERRORS() as exc:
         return fail("run", exc)
     from flows.archive import process_archive

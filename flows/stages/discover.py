@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import fsspec
 
-__all__ = ["VideoSource", "discover_videos", "localize", "source_for_uri"]
+__all__ = ["VideoSource", "check_archive", "discover_videos", "localize", "source_for_uri"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,18 @@ def _is_remote(archive: str) -> bool:
     return protocol not in ("file", "local")
 
 
+def check_archive(archive: str) -> None:
+    """Raise FileNotFoundError unless `archive` (a local file/folder or fsspec URL) exists; lists nothing."""
+    if not _is_remote(archive):
+        root = os.path.abspath(os.path.expanduser(archive))
+        if not (os.path.isfile(root) or os.path.isdir(root)):
+            raise FileNotFoundError(f"archive {archive}: no such folder")
+        return
+    fs, _, paths = fsspec.get_fs_token_paths(archive)
+    if not fs.exists(paths[0]):
+        raise FileNotFoundError(f"archive {archive}: no such location")
+
+
 def discover_videos(archive: str, extensions: tuple[str, ...], cache_dir: str) -> list[VideoSource]:
     """All files under `archive` whose name ends with one of `extensions` (case-insensitive), sorted by uri.
 
@@ -41,10 +53,9 @@ def discover_videos(archive: str, extensions: tuple[str, ...], cache_dir: str) -
     exts = tuple(e.lower() for e in extensions)
     if not _is_remote(archive):
         root = os.path.abspath(os.path.expanduser(archive))
+        check_archive(archive)
         if os.path.isfile(root):
             return [VideoSource(uri=root, local_path=root, size_bytes=os.path.getsize(root))]
-        if not os.path.isdir(root):
-            raise FileNotFoundError(f"archive {archive}: no such folder")
         found = []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
@@ -53,10 +64,9 @@ def discover_videos(archive: str, extensions: tuple[str, ...], cache_dir: str) -
                     path = os.path.join(dirpath, name)
                     found.append(VideoSource(uri=path, local_path=path, size_bytes=os.path.getsize(path)))
         return sorted(found, key=lambda s: s.uri)
+    check_archive(archive)
     fs, _, paths = fsspec.get_fs_token_paths(archive)
     base = paths[0]
-    if not fs.exists(base):
-        raise FileNotFoundError(f"archive {archive}: no such location")
     protocol = archive.split("://", 1)[0]
     found = []
     for path, info in sorted(fs.find(base, detail=True).items()):
