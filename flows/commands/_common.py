@@ -112,6 +112,19 @@ def fail(command: str, exc: BaseException, code: int = 2) -> int:
     return code
 
 
+def run_flow(command: str, flow_fn, settings) -> int:
+    """Run a pipeline flow for a CLI command: 2 for usage errors found late, 1 when the run itself broke,
+    else print the summary and return 0 (bad videos do not change the exit code)."""
+    try:
+        summary = flow_fn(settings)
+    except USAGE_ERRORS() as exc:
+        return fail(command, exc)
+    except Exception as exc:
+        return fail(command, f"the run failed: {type(exc).__name__}: {exc}", code=1)
+    print_summary(summary)
+    return 0
+
+
 def print_summary(summary: dict) -> None:
     from flows.summary import RunSummary
 

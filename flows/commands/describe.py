@@ -17,7 +17,7 @@ from flows.commands._common import (
     check_inputs,
     fail,
     prepare_prefect,
-    print_summary,
+    run_flow,
     settings_from_args,
     setup_console,
 )
@@ -42,11 +42,4 @@ def run(args: argparse.Namespace) -> int:
         return fail("describe", exc)
     from flows.describe import describe_objects
 
-    try:
-        summary = describe_objects(settings)
-    except USAGE_ERRORS() as exc:
-        return fail("describe", exc)
-    except Exception as exc:
-        return fail("describe", f"the run failed: {type(exc).__name__}: {exc}", code=1)
-    print_summary(summary)
-    return 0
+    return run_flow("describe", describe_objects, settings)

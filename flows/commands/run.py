@@ -16,7 +16,7 @@ from flows.commands._common import (
     check_inputs,
     fail,
     prepare_prefect,
-    print_summary,
+    run_flow,
     settings_from_args,
     setup_console,
 )
@@ -59,11 +59,4 @@ def run(args: argparse.Namespace) -> int:
         return fail("run", exc)
     from flows.archive import process_archive
 
-    try:
-        summary = process_archive(settings)
-    except USAGE_ERRORS() as exc:
-        return fail("run", exc)
-    except Exception as exc:
-        return fail("run", f"the run failed: {type(exc).__name__}: {exc}", code=1)
-    print_summary(summary)
-    return 0
+    return run_flow("run", process_archive, settings)
