@@ -6,7 +6,7 @@ VENV ?= .venv
 FIND_LINKS := $(shell $(PY) -m pip config get global.find-links 2>/dev/null)
 UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS),) --build-constraint constraints.txt -c constraints.txt
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint typecheck check bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check flows pixelrefer_core storage tests benchmarks
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+check: lint typecheck
 
 clean:
 	rm -rf $(VENV)
