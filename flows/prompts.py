@@ -18,27 +18,55 @@ placeholder is a single-object prompt about the object introduced in front of it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Literal
 
-from flows.entry_files import parse_entries, read_entry_file
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
+
+from flows.entry_files import load_entries, parse_entries, validate_entries
 from pixelrefer_core.errors import PromptError
 
 __all__ = ["DEFAULT_PROMPTS", "PromptSpec", "load_prompts", "parse_prompts", "question_text"]
 
-TASKS = ("caption", "qa")
-_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _MULTI_RE = re.compile(r"<object(\d+)>")
+_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 REGION = "<region>"  # the official placeholder the describe engine replaces with object tokens
+_SHAPE = "{id, task, text}"
 
 
-@dataclass(frozen=True)
-class PromptSpec:
-    """One validated prompt. n_objects: 1 for `<object>` prompts, 2 for `<object0>`/`<object1>` prompts."""
+class PromptSpec(BaseModel):
+    """One validated prompt. `n_objects`: 1 for `<object>` prompts, 2 for `<object0>`/`<object1>` ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    task: str
-    text: str
-    n_objects: int = 1
+    task: Literal["caption", "qa"]
+    text: StrictStr = Field(min_length=1)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: object) -> str:
+        text = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if text is None or not _ID_RE.match(text):
+            raise ValueError(f"{value!r} must be 1-64 letters, digits, '_', '.' or '-'")
+        return text
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> PromptSpec:
+        text = self.text
+        if REGION in text.lower() or "<video>" in text or "<image>" in text:
+            raise ValueError("write <object> (or <object0>, <object1>), not <region>/<video>/<image>")
+        numbered = sorted({int(n) for n in _MULTI_RE.findall(text)})
+        if numbered and "<object>" in text:
+            raise ValueError("mixes <object> with numbered <objectN> placeholders")
+        if text.count("<object>") > 1:
+            raise ValueError("<object> appears more than once; use <object0>, <object1> for two objects")
+        if numbered and numbered != [0, 1]:
+            raise ValueError(f"numbered placeholders must be exactly <object0> and <object1>, got {numbered}")
+        return self
+
+    @property
+    def n_objects(self) -> int:
+        return 2 if _MULTI_RE.search(self.text) else 1
 
 
 DEFAULT_PROMPTS: tuple[PromptSpec, ...] = (
@@ -56,64 +84,36 @@ def question_text(prompt: PromptSpec) -> str:
     """The question given to the describe engine, with `<region>` where each object's tokens go.
 
     Single-object: `<object>` -> `<region>` (or the official introduction is prepended when absent).
-    Two objects: reference §9's demo form, `There is 2 objects in the video: <object0><region>,
-    <object1><region>. {text}`, with `<object0>`/`<object1>` left in the text as plain names.
+    Two objects: the official demo's phrasing (`multi_object_question`), `<object0>`/`<object1>` kept as
+    plain names in the text.
     """
     if prompt.n_objects == 1:
         if "<object>" in prompt.text:
             return prompt.text.replace("<object>", REGION)
         return f"There is one object in the video: {REGION}.\n{prompt.text}"
-    intro = ", ".join(f"<object{i}>{REGION}" for i in range(prompt.n_objects))
-    return f"There is {prompt.n_objects} objects in the video: {intro}. {prompt.text}"
+    # Imported here: pixelrefer_core.model loads torch and transformers (seconds), which planning and
+    # validation of prompt files must not pay for.
+    from pixelrefer_core.model.prompting import multi_object_question
+
+    return multi_object_question(prompt.text, prompt.n_objects)
+
+
+def _unique(located: list[tuple[str, PromptSpec]]) -> list[PromptSpec]:
+    seen: set[str] = set()
+    for at, prompt in located:
+        if prompt.id in seen:
+            raise PromptError(f"{at}: duplicate id {prompt.id!r}")
+        seen.add(prompt.id)
+    return [p for _, p in located]
 
 
 def load_prompts(path: str) -> list[PromptSpec]:
     """Read and validate a prompt file (.yaml/.yml/.json; other names are tried as YAML)."""
-    return _validated(read_entry_file(path, "prompt file", PromptError, "{id, task, text}"))
+    return _unique(load_entries(path, "prompt file", PromptSpec, PromptError, _SHAPE))
 
 
 def parse_prompts(text: str, source: str = "<prompts>", fmt: str = "yaml") -> list[PromptSpec]:
     """Parse prompt-file text. fmt: 'yaml' | 'json'. Raises PromptError with where and why."""
-    return _validated(parse_entries(text, source, fmt, PromptError, "{id, task, text}"))
-
-
-def _validated(entries: list[tuple[str, object]]) -> list[PromptSpec]:
-    prompts: list[PromptSpec] = []
-    seen: set[str] = set()
-    for at, entry in entries:
-        prompt = _validate_entry(entry, at)
-        if prompt.id in seen:
-            raise PromptError(f"{at}: duplicate id {prompt.id!r}")
-        seen.add(prompt.id)
-        prompts.append(prompt)
-    return prompts
-
-
-def _validate_entry(entry: object, at: str) -> PromptSpec:
-    if not isinstance(entry, dict):
-        raise PromptError(f"{at}: expected a mapping with id, task, text; got {type(entry).__name__}")
-    unknown = set(entry) - {"id", "task", "text"}
-    if unknown:
-        raise PromptError(f"{at}: unknown field(s) {sorted(unknown)}; allowed: id, task, text")
-    for name in ("id", "task", "text"):
-        if name not in entry or entry[name] in (None, ""):
-            raise PromptError(f"{at}: missing {name!r}")
-    pid, task, text = str(entry["id"]), entry["task"], entry["text"]
-    if not _ID_RE.match(pid):
-        raise PromptError(f"{at}: id {pid!r} must be 1-64 letters, digits, '_', '.' or '-'")
-    if task not in TASKS:
-        raise PromptError(f"{at}: task {task!r} is not one of {list(TASKS)}")
-    if not isinstance(text, str):
-        raise PromptError(f"{at}: text must be a string")
-    if REGION in text.lower() or "<video>" in text or "<image>" in text:
-        raise PromptError(f"{at}: write <object> (or <object0>, <object1>), not <region>/<video>/<image>")
-    numbered = sorted({int(n) for n in _MULTI_RE.findall(text)})
-    if numbered and "<object>" in text:
-        raise PromptError(f"{at}: mixes <object> with numbered <objectN> placeholders")
-    if text.count("<object>") > 1:
-        raise PromptError(f"{at}: <object> appears more than once; use <object0>, <object1> for two objects")
-    if numbered:
-        if numbered != [0, 1]:
-            raise PromptError(f"{at}: numbered placeholders must be exactly <object0> and <object1>, got {numbered}")
-        return PromptSpec(id=pid, task=task, text=text, n_objects=2)
-    return PromptSpec(id=pid, task=task, text=text, n_objects=1)
+    entries = parse_entries(text, source, fmt, PromptError, _SHAPE)
+    return _unique(list(zip([at for at, _ in entries], validate_entries(entries, PromptSpec, PromptError),
+                            strict=True)))

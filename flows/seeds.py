@@ -20,31 +20,14 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass
+from typing import Any
 
-from flows.entry_files import read_entry_file
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flows.entry_files import load_entries
 from pixelrefer_core.errors import PromptError
 
 __all__ = ["SeedSpec", "load_seeds", "parse_time", "seeds_for_video", "to_prompts"]
-
-_FIELDS = {"video", "at", "frame", "box", "points", "labels", "id"}
-
-
-@dataclass(frozen=True)
-class SeedSpec:
-    """One validated seed: `at_s` (seconds) or `frame`; `box` or `points` (+ `labels`)."""
-
-    video: str
-    at_s: float | None = None
-    frame: int | None = None
-    box: tuple[float, float, float, float] | None = None
-    points: tuple[tuple[float, float], ...] | None = None
-    labels: tuple[int, ...] | None = None
-    object_id: int | None = None
-
-    def canonical(self) -> dict:
-        """Plain values for the track_key hash."""
-        return {k: v for k, v in self.__dict__.items() if v is not None and k != "video"}
 
 
 def parse_time(value: object) -> float:
@@ -59,66 +42,99 @@ def parse_time(value: object) -> float:
             raise ValueError(f"{value!r} is not SS, MM:SS or HH:MM:SS")
         seconds = 0.0
         for part in parts:
-            seconds = seconds * 60 + float(part)
+            try:
+                seconds = seconds * 60 + float(part)
+            except ValueError:
+                raise ValueError(f"{value!r} is not SS, MM:SS or HH:MM:SS") from None
     if seconds < 0:
         raise ValueError(f"{value!r} is negative")
     return seconds
 
 
+def _numbers(value: object, n: int | None, what: str) -> tuple[float, ...]:
+    if not isinstance(value, list | tuple) or (n is not None and len(value) != n):
+        raise ValueError(f"{what} must be a list of {n} numbers" if n else f"{what} must be a list")
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+        raise ValueError(f"{what} must hold numbers, got {list(value)}")
+    return tuple(float(v) for v in value)
+
+
+class SeedSpec(BaseModel):
+    """One validated seed: `at_s` (seconds) or `frame`; `box` or `points` (+ `labels`).
+
+    In files the time is written `at` and the forced object id `id`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    video: str = Field(min_length=1)
+    at_s: float | None = Field(None, alias="at")
+    frame: int | None = Field(None, ge=0, strict=True)
+    box: tuple[float, float, float, float] | None = None
+    points: tuple[tuple[float, float], ...] | None = None
+    labels: tuple[int, ...] | None = None
+    object_id: int | None = Field(None, alias="id", ge=1, strict=True)
+
+    @field_validator("at_s", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> float | None:
+        return None if value is None else parse_time(value)
+
+    @field_validator("box", mode="before")
+    @classmethod
+    def _box(cls, value: object) -> Any:
+        if value is None:
+            return None
+        box = _numbers(value, 4, "box")
+        if not (box[2] > box[0] and box[3] > box[1]):
+            raise ValueError(f"{list(box)} must have x1 > x0 and y1 > y0")
+        return box
+
+    @field_validator("points", mode="before")
+    @classmethod
+    def _points(cls, value: object) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("must be a non-empty list of [x, y]")
+        return tuple(_numbers(p, 2, "each point") for p in value)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> Any:
+        if value is None:
+            return None
+        labels = _numbers(value, None, "labels")
+        if any(v not in (0, 1) for v in labels) or 1 not in labels:
+            raise ValueError("labels must be 0/1 with at least one 1")
+        return tuple(int(v) for v in labels)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_labels(cls, data: Any) -> Any:
+        """Points without labels are all on the object (1)."""
+        if isinstance(data, dict) and isinstance(data.get("points"), list | tuple) and "labels" not in data:
+            return {**data, "labels": [1] * len(data["points"])}
+        return data
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> SeedSpec:
+        if (self.at_s is None) == (self.frame is None):
+            raise ValueError("give exactly one of 'at' (time) or 'frame' (index)")
+        if (self.box is None) == (self.points is None):
+            raise ValueError("give exactly one of 'box' [x0, y0, x1, y1] or 'points' [[x, y], ...]")
+        if self.labels is not None and (self.points is None or len(self.labels) != len(self.points)):
+            raise ValueError("labels must give one 0/1 per point")
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        """Plain values for the track_key hash."""
+        return {k: v for k, v in self.model_dump().items() if v is not None and k != "video"}
+
+
 def load_seeds(path: str) -> list[SeedSpec]:
     """Read and validate a seed file."""
-    return [_validate(entry, at) for at, entry in read_entry_file(path, "seed file", PromptError, "{video, at, box}")]
-
-
-def _numbers(value: object, n: int | None, what: str, at: str) -> tuple[float, ...]:
-    if not isinstance(value, list | tuple) or (n is not None and len(value) != n):
-        raise PromptError(f"{at}: {what} must be a list of {n} numbers" if n else f"{at}: {what} must be a list")
-    try:
-        return tuple(float(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise PromptError(f"{at}: {what} must hold numbers ({exc})") from exc
-
-
-def _validate(entry: object, at: str) -> SeedSpec:
-    if not isinstance(entry, dict):
-        raise PromptError(f"{at}: expected a mapping with video, at|frame, box|points")
-    unknown = set(entry) - _FIELDS
-    if unknown:
-        raise PromptError(f"{at}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_FIELDS)}")
-    video = entry.get("video")
-    if not isinstance(video, str) or not video:
-        raise PromptError(f"{at}: missing 'video' (a file name or glob)")
-    if ("at" in entry) == ("frame" in entry):
-        raise PromptError(f"{at}: give exactly one of 'at' (time) or 'frame' (index)")
-    at_s = frame = None
-    if "at" in entry:
-        try:
-            at_s = parse_time(entry["at"])
-        except ValueError as exc:
-            raise PromptError(f"{at}: at: {exc}") from exc
-    else:
-        if not isinstance(entry["frame"], int) or isinstance(entry["frame"], bool) or entry["frame"] < 0:
-            raise PromptError(f"{at}: frame must be a non-negative integer")
-        frame = entry["frame"]
-    if ("box" in entry) == ("points" in entry):
-        raise PromptError(f"{at}: give exactly one of 'box' [x0, y0, x1, y1] or 'points' [[x, y], ...]")
-    box = points = labels = None
-    if "box" in entry:
-        box = _numbers(entry["box"], 4, "box", at)
-        if not (box[2] > box[0] and box[3] > box[1]):
-            raise PromptError(f"{at}: box {list(box)} must have x1 > x0 and y1 > y0")
-    else:
-        raw = entry["points"]
-        if not isinstance(raw, list) or not raw:
-            raise PromptError(f"{at}: points must be a non-empty list of [x, y]")
-        points = tuple(_numbers(p, 2, "each point", at) for p in raw)
-        labels = tuple(int(v) for v in _numbers(entry.get("labels", [1] * len(points)), len(points), "labels", at))
-        if set(labels) - {0, 1} or 1 not in labels:
-            raise PromptError(f"{at}: labels must be 0/1 with at least one 1")
-    object_id = entry.get("id")
-    if object_id is not None and (not isinstance(object_id, int) or isinstance(object_id, bool) or object_id < 1):
-        raise PromptError(f"{at}: id must be a positive integer")
-    return SeedSpec(video, at_s, frame, box, points, labels, object_id)
+    return [seed for _, seed in load_entries(path, "seed file", SeedSpec, PromptError, "{video, at, box}")]
 
 
 def seeds_for_video(seeds: list[SeedSpec], uri: str) -> list[SeedSpec]:

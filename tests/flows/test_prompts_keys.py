@@ -37,7 +37,7 @@ def test_default_prompt_is_the_official_one_sentence_caption():
 
 
 def test_text_without_placeholder_gets_the_object_introduced():
-    q = question_text(PromptSpec("x", "qa", "What colour is it?"))
+    q = question_text(PromptSpec(id="x", task="qa", text="What colour is it?"))
     assert q == "There is one object in the video: <region>.\nWhat colour is it?"
 
 
@@ -50,6 +50,8 @@ def test_text_without_placeholder_gets_the_object_introduced():
         ("- id: a\n  task: qa\n  text: <object0> vs <object2>\n", "line 1", "<object0> and <object1>"),
         ("- id: a\n  task: qa\n  text: look at <region>\n", "line 1", "<region>"),
         ("- id: a\n  task: qa\n   text: [unclosed\n", "line 3", "invalid YAML"),
+        # an unclosed quote is noticed at the end of the file: the error names the line it opens on
+        ('- id: a\n  task: qa\n  text: "unclosed\n- id: b\n  task: qa\n', "line 3", "quoted scalar"),
         ("{}", "", "non-empty list"),
     ],
 )
