@@ -1,26 +1,32 @@
-"""Stage 4: describe tracked objects with PixelRefer-Lite; one `descriptions` unit per video x describe_key.
+"""Stage 4: describe tracked objects with PixelRefer; one `descriptions` unit per video x describe_key.
 
 `plan_units` lists the (video, prompt) units still to do; `describe_units` claims them, builds the engine
-items of several videos at once and runs the engine over them in one batched call (batching ACROSS
-videos), then writes each unit and marks it done. Nothing loads a model when there is nothing to do.
+items of several videos into one batched engine call (batching ACROSS videos, at most `items_per_call`
+items and their frames in memory at once), and writes each unit when its last item is answered. Nothing
+loads a model when there is nothing to do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from flows.keys import describe_key as make_describe_key
 from flows.prompts import PromptSpec, question_text
-from flows.stages.claims import claim
-from flows.stages.describe_items import load_timelines, materialize, plan_items
-from flows.stages.outcomes import DescribeOutcome
+from flows.stages.describe_items import ItemRequest, ObjectTimeline, load_timelines, materialize, plan_items
+from flows.stages.outcomes import DescribeOutcome, Status
+from flows.stages.units import UnitRef, claim_ref, error_text, finish, prior_status, record_failure
 from pixelrefer_core.errors import VideoError
 from storage import Store, table_from_records
 
-__all__ = ["DESCRIBE_STAGE", "DescribeSetup", "DescribeTarget", "DescribeUnit", "describe_units", "plan_units"]
+if TYPE_CHECKING:
+    from pixelrefer_core.inference import DescribeEngine, DescribeItem, DescribeResult
+
+__all__ = ["DESCRIBE_STAGE", "DescribeSetup", "DescribeTarget", "DescribeUnit", "describe_ref", "describe_units",
+           "plan_units"]
 
 log = logging.getLogger(__name__)
 DESCRIBE_STAGE = "describe"
@@ -42,8 +48,8 @@ class DescribeSetup:
     """Everything besides the prompt and tracking that changes answers (hashed into describe_key)."""
 
     model_id: str
-    generation: dict
-    frame_selection: dict
+    generation: dict[str, Any]
+    frame_selection: dict[str, Any]
     engine_version: str
 
     def key(self, track_key: str, prompt: PromptSpec, object_ids: tuple[int, ...] | None = None) -> str:
@@ -60,27 +66,44 @@ class DescribeUnit:
     prompt: PromptSpec
     describe_key: str
 
+    @property
+    def ref(self) -> UnitRef:
+        return describe_ref(self.target.video_id, self.describe_key, self.target.uri)
 
-def plan_units(store: Store, targets: list[DescribeTarget], prompts: list[PromptSpec], setup: DescribeSetup):
+
+def describe_ref(video_id: str, describe_key: str, uri: str | None = None) -> UnitRef:
+    return UnitRef(DESCRIBE_STAGE, video_id, describe_key, ("descriptions",), uri)
+
+
+def plan_units(store: Store, targets: Sequence[DescribeTarget], prompts: Sequence[PromptSpec],
+               setup: DescribeSetup) -> tuple[list[DescribeUnit], list[DescribeOutcome]]:
     """(units to do, outcomes of units skipped because done / failed for good)."""
     todo, skipped = [], []
     for target in targets:
         for prompt in prompts:
-            key = setup.key(target.track_key, prompt, target.object_ids)
-            rec = store.catalog.unit(DESCRIBE_STAGE, target.video_id, key)
-            if rec is not None and rec.state == "done" and store.has_unit("descriptions", target.video_id, key):
-                skipped.append(DescribeOutcome(target.video_id, key, prompt.id, "skipped"))
-            elif rec is not None and rec.state == "failed" and not rec.retryable:
-                skipped.append(DescribeOutcome(target.video_id, key, prompt.id, "failed", error=rec.error))
+            unit = DescribeUnit(target, prompt, setup.key(target.track_key, prompt, target.object_ids))
+            prior = prior_status(store, unit.ref)
+            if prior is None:
+                todo.append(unit)
             else:
-                todo.append(DescribeUnit(target, prompt, key))
+                skipped.append(DescribeOutcome(target.video_id, unit.describe_key, prompt.id, prior.status,
+                                               error=prior.error))
     return todo, skipped
+
+
+@dataclass
+class _Open:
+    """A claimed unit whose items are being answered: rows fill as results come back."""
+
+    unit: DescribeUnit
+    expected: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def describe_units(
     store: Store,
-    units: list[DescribeUnit],
-    engine_factory: Callable[[], object],
+    units: Sequence[DescribeUnit],
+    engine_factory: Callable[[], DescribeEngine],
     *,
     frames_per_object: int,
     max_pairs: int,
@@ -92,97 +115,115 @@ def describe_units(
 ) -> list[DescribeOutcome]:
     """Claim, build, run and write `units`; returns one outcome per unit.
 
-    Units are grouped by video; videos are added to one engine call until it holds `items_per_call`
-    items. A VideoError while reading a video's frames fails that video's units (not retryable); other
-    errors mark the claimed units failed (retryable) and propagate.
+    A VideoError while reading a video's frames fails that video's units (not retryable); any other
+    error marks every claimed, unfinished unit failed (retryable) and propagates.
     """
-    from pixelrefer_core.inference import DescribeItem
-
-    outcomes: list[DescribeOutcome] = []
-    engine = None
+    run = _Describer(store, engine_factory, model_id, run_id, items_per_call, progress)
     by_video: dict[str, list[DescribeUnit]] = {}
     for unit in units:
         by_video.setdefault(unit.target.video_id, []).append(unit)
-    pending: list[tuple[DescribeUnit, list]] = []  # (unit, [(object_ids, frames_used, item)])
-    n_items = 0
+    try:
+        for video_units in by_video.values():
+            mine = [u for u in video_units if claim_ref(store, u.ref, worker_id)]
+            run.outcomes += [DescribeOutcome(u.target.video_id, u.describe_key, u.prompt.id, Status.BUSY)
+                             for u in video_units if u not in mine]
+            if mine:
+                run.add_video(mine, frames_per_object, max_pairs)
+        run.flush()
+    except BaseException as exc:
+        for state in run.open.values():
+            record_failure(store, state.unit.ref, exc)
+        raise
+    return run.outcomes
 
-    def flush() -> None:
-        nonlocal engine, pending, n_items
-        if not pending:
-            return
-        items = [it for _, entries in pending for (_, _, it) in entries]
-        try:
-            results = []
-            if items:
-                if engine is None:
-                    engine = engine_factory()
-                results = engine.run(items)
-            by_key = {r.key: r for r in results}
-            for unit, entries in pending:
-                rows = [_row(unit, oids, used, by_key[item.key], model_id, run_id) for oids, used, item in entries]
-                store.write_unit("descriptions", unit.target.video_id, unit.describe_key,
-                                 table_from_records("descriptions", rows))
-                store.catalog.mark_done(DESCRIBE_STAGE, unit.target.video_id, unit.describe_key)
-                outcomes.append(DescribeOutcome(unit.target.video_id, unit.describe_key, unit.prompt.id, "done",
-                                                n_rows=len(rows)))
-        except Exception as exc:
-            for unit, _ in pending:
-                if store.catalog.unit_state(DESCRIBE_STAGE, unit.target.video_id, unit.describe_key) != "done":
-                    store.catalog.mark_failed(DESCRIBE_STAGE, unit.target.video_id, unit.describe_key,
-                                              f"{type(exc).__name__}: {exc}", retryable=True)
-            raise
-        if progress:
-            progress(f"described {len(items)} object(s)/pair(s) across {len({u.target.video_id for u, _ in pending})} video(s)")
-        pending, n_items = [], 0
 
-    for video_id, video_units in by_video.items():
-        mine = [u for u in video_units
-                if claim(store.catalog, DESCRIBE_STAGE, video_id, u.describe_key, worker_id, uri=u.target.uri)]
-        outcomes.extend(DescribeOutcome(video_id, u.describe_key, u.prompt.id, "busy")
-                        for u in video_units if u not in mine)
-        if not mine:
-            continue
+class _Describer:
+    """Feeds items of several videos to the engine in bounded batches and writes finished units."""
+
+    def __init__(self, store: Store, engine_factory: Callable[[], DescribeEngine], model_id: str,
+                 run_id: str | None, items_per_call: int, progress: Callable[[str], None] | None):
+        self.store, self.engine_factory, self.model_id, self.run_id = store, engine_factory, model_id, run_id
+        self.items_per_call, self.progress = max(1, items_per_call), progress
+        self.engine: DescribeEngine | None = None
+        self.open: dict[tuple[str, str], _Open] = {}  # (video_id, describe_key) -> state
+        self.batch: list[tuple[DescribeUnit, tuple[int, ...], tuple[int, ...], DescribeItem]] = []
+        self.outcomes: list[DescribeOutcome] = []
+        self.answered = 0
+
+    def add_video(self, units: list[DescribeUnit], k: int, max_pairs: int) -> None:
+        target = units[0].target
         try:
-            built = _build_video_items(store, mine, frames_per_object, max_pairs, DescribeItem)
+            timelines = load_timelines(self.store, target.video_id, target.track_key, target.object_ids)
+            requests = []
+            for u in units:
+                planned = plan_items(timelines, u.prompt.n_objects, k, max_pairs)
+                self.open[_id(u)] = _Open(u, len(planned))
+                question = question_text(u.prompt)
+                requests += [(u, ItemRequest((target.video_id, u.describe_key, p.object_ids), question, p))
+                             for p in planned]
+            for u in units:
+                self._maybe_write(_id(u))  # units with no item (no objects) are complete now
+            for chunk in _chunks(requests, self.items_per_call):
+                self._add_items(target, timelines, chunk)
         except VideoError as exc:
-            reason = f"{type(exc).__name__}: {exc.reason}"
-            for u in mine:
-                store.catalog.mark_failed(DESCRIBE_STAGE, video_id, u.describe_key, reason, retryable=False)
-                outcomes.append(DescribeOutcome(video_id, u.describe_key, u.prompt.id, "failed", error=reason))
-            continue
-        except Exception as exc:
-            for u in mine:
-                store.catalog.mark_failed(DESCRIBE_STAGE, video_id, u.describe_key,
-                                          f"{type(exc).__name__}: {exc}", retryable=True)
-            raise
-        pending.extend(built)
-        n_items += sum(len(entries) for _, entries in built)
-        if n_items >= items_per_call:
-            flush()
-    flush()
-    return outcomes
+            reason = error_text(exc)
+            self.batch = [entry for entry in self.batch if entry[0].target.video_id != target.video_id]
+            for u in units:
+                if self.open.pop(_id(u), None) is not None:
+                    record_failure(self.store, u.ref, exc)
+                    self.outcomes.append(DescribeOutcome(target.video_id, u.describe_key, u.prompt.id,
+                                                         Status.FAILED, error=reason))
+
+    def _add_items(self, target: DescribeTarget, timelines: dict[int, ObjectTimeline],
+                   chunk: list[tuple[DescribeUnit, ItemRequest]]) -> None:
+        items = materialize(target.local_path, timelines, [r for _, r in chunk], target.video_id)
+        for (u, r), item in zip(chunk, items, strict=True):
+            self.batch.append((u, r.planned.object_ids, r.planned.frames, item))
+        if len(self.batch) >= self.items_per_call:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        if self.engine is None:
+            self.engine = self.engine_factory()
+        results = self.engine.run([item for *_, item in self.batch])
+        videos = {u.target.video_id for u, *_ in self.batch}
+        for (u, object_ids, frames, _), result in zip(self.batch, results, strict=True):
+            self.open[_id(u)].rows.append(_row(u, object_ids, frames, result, self.model_id, self.run_id))
+            self._maybe_write(_id(u))
+        self.answered += len(self.batch)
+        if self.progress:
+            left = sum(s.expected - len(s.rows) for s in self.open.values())
+            self.progress(f"described {self.answered} object(s)/pair(s) ({len(results)} in this batch across "
+                          f"{len(videos)} video(s)); {left} left in {len(self.open)} open unit(s)")
+        self.batch = []
+
+    def _maybe_write(self, uid: tuple[str, str]) -> None:
+        state = self.open[uid]
+        if len(state.rows) < state.expected:
+            return
+        u = state.unit
+        rows = sorted(state.rows, key=lambda r: r["object_ids"])
+        self.store.write_unit("descriptions", u.target.video_id, u.describe_key,
+                              table_from_records("descriptions", rows))
+        finish(self.store, u.ref, len(rows))
+        del self.open[uid]
+        self.outcomes.append(DescribeOutcome(u.target.video_id, u.describe_key, u.prompt.id, Status.DONE,
+                                             n_rows=len(rows)))
 
 
-def _build_video_items(store: Store, units: list[DescribeUnit], k: int, max_pairs: int, item_cls):
-    """[(unit, [(object_ids, frames_used, DescribeItem)])] for the units of one video."""
-    target = units[0].target
-    timelines = load_timelines(store, target.video_id, target.track_key, target.object_ids)
-    planned = {u.describe_key: plan_items(timelines, u.prompt.n_objects, k, max_pairs) for u in units}
-    flat = [p for u in units for p in planned[u.describe_key]]
-    inputs = iter(materialize(target.local_path, timelines, flat, target.video_id))
-    built = []
-    for u in units:
-        question = question_text(u.prompt)
-        entries = []
-        for p in planned[u.describe_key]:
-            kwargs = next(inputs)
-            key = (target.video_id, u.describe_key, p.object_ids)
-            entries.append((p.object_ids, p.frames, item_cls(key=key, question=question, **kwargs)))
-        built.append((u, entries))
-    return built
+def _id(unit: DescribeUnit) -> tuple[str, str]:
+    return unit.target.video_id, unit.describe_key
 
 
-def _row(unit: DescribeUnit, object_ids, frames_used, result, model_id: str, run_id: str | None) -> dict:
+def _chunks(seq: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def _row(unit: DescribeUnit, object_ids: tuple[int, ...], frames_used: tuple[int, ...], result: DescribeResult,
+         model_id: str, run_id: str | None) -> dict[str, Any]:
     return dict(
         video_id=unit.target.video_id, track_key=unit.target.track_key, object_ids=list(object_ids),
         describe_key=unit.describe_key, prompt_id=unit.prompt.id, prompt=unit.prompt.text, task=unit.prompt.task,

@@ -2,7 +2,8 @@
 
 Frames per object come from `select_frames` over that object's timeline (scores, areas). A two-object
 prompt is asked of each pair of objects present on common frames (the pairs with the most common frames
-first, at most `max_pairs`). Frames are decoded once per video for all of its items.
+first, at most `max_pairs`). `materialize` decodes the frames of one batch of items at a time (a frame
+shared by items of the batch is decoded once), so memory is bounded by the batch, not by the video.
 
 Shapes: frames are RGB HxWx3 uint8; masks [n_masks, H, W] bool, ordered object by object then frame by
 frame (reference §4); mask_frame_ids are positions into the item's frame list.
@@ -11,14 +12,23 @@ frame (reference §4); mask_frame_ids are positions into the item's frame list.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
+from pixelrefer_core.inference.frames import select_frames
+from pixelrefer_core.masks import decode_rle
+from pixelrefer_core.video import read_frames
 from storage import Store
 
-__all__ = ["ObjectTimeline", "PlannedItem", "load_timelines", "plan_items", "materialize"]
+if TYPE_CHECKING:
+    from pixelrefer_core.inference import DescribeItem
+
+__all__ = ["ItemRequest", "ObjectTimeline", "PlannedItem", "load_timelines", "materialize", "plan_items"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,22 @@ class PlannedItem:
     frames: tuple[int, ...]
 
 
-def load_timelines(store: Store, video_id: str, track_key: str, object_ids=None) -> dict[int, ObjectTimeline]:
+@dataclass(frozen=True)
+class ItemRequest:
+    """A planned item with the engine key and question text it is asked with."""
+
+    key: Hashable
+    question: str
+    planned: PlannedItem
+
+
+def load_timelines(store: Store, video_id: str, track_key: str,
+                   object_ids: Sequence[int] | None = None) -> dict[int, ObjectTimeline]:
     """Timelines of a tracked video's objects (optionally only `object_ids`), read from its unit file."""
     with store.fs.open(store.unit_path("object_frames", video_id, track_key), "rb") as fh:
-        rows = pq.read_table(fh).sort_by([("object_id", "ascending"), ("frame_idx", "ascending")]).to_pydict()
+        rows = pq.ParquetFile(fh).read().sort_by([("object_id", "ascending"), ("frame_idx", "ascending")]).to_pydict()
     wanted = None if object_ids is None else set(object_ids)
-    out: dict[int, dict[str, list]] = {}
+    out: dict[int, dict[str, list]] = {}  # object_id -> column -> values
     for i, oid in enumerate(rows["object_id"]):
         if wanted is not None and oid not in wanted:
             continue
@@ -59,8 +79,6 @@ def load_timelines(store: Store, video_id: str, track_key: str, object_ids=None)
 
 def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max_pairs: int) -> list[PlannedItem]:
     """The questions of one prompt over one video: one per object (n_objects=1) or per co-occurring pair."""
-    from pixelrefer_core.inference import select_frames
-
     items: list[PlannedItem] = []
     if n_objects == 1:
         for oid, tl in timelines.items():
@@ -86,36 +104,34 @@ def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max
 
 
 def _mask(tl: ObjectTimeline, frame: int, shape: tuple[int, int]) -> np.ndarray:
-    from pixelrefer_core.masks import decode_rle
-
     i = tl.frame_idx.index(frame)
     mask = decode_rle(tl.mask_rle[i], tl.mask_h[i], tl.mask_w[i]).astype(bool)
     if mask.shape != shape:  # tracker masks at another resolution: nearest-neighbour to the frame size
-        import cv2
-
         mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
     return mask
 
 
-def materialize(local_path: str, timelines: dict[int, ObjectTimeline], planned: list[PlannedItem],
-                video_id: str = ""):
-    """Decode the frames `planned` needs (once) and return, per planned item, the kwargs of a DescribeItem
-    except key/question: {frames, masks, mask_frame_ids, object_frame_ids, timestamps, frame_keys}.
-    frame_keys are (video_id, frame_idx), so the engine encodes a frame shared by items once."""
-    from pixelrefer_core.video import read_frames
+def materialize(local_path: str, timelines: dict[int, ObjectTimeline], requests: Sequence[ItemRequest],
+                video_id: str = "") -> list[DescribeItem]:
+    """The engine items of `requests` (one batch): their frames decoded once, masks decoded from the
+    timelines; frame_keys are (video_id, frame_idx), so the engine encodes a frame shared by items once."""
+    from pixelrefer_core.inference import DescribeItem  # loads torch: only where the model runs anyway
 
-    needed = sorted({f for item in planned for f in item.frames})
+    needed = sorted({f for r in requests for f in r.planned.frames})
     if not needed:
         return []
     images, times = read_frames(local_path, needed)
     by_frame = {f: (img, t) for f, img, t in zip(needed, images, times, strict=True)}
     out = []
-    for item in planned:
+    for r in requests:
+        item = r.planned
         frames = [by_frame[f][0] for f in item.frames]
         shape = frames[0].shape[:2]
         masks = [_mask(timelines[oid], f, shape) for oid in item.object_ids for f in item.frames]
         positions = list(range(len(item.frames)))
-        out.append(dict(
+        out.append(DescribeItem(
+            key=r.key,
+            question=r.question,
             frames=frames,
             masks=np.stack(masks),
             mask_frame_ids=positions * len(item.object_ids),

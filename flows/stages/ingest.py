@@ -1,7 +1,9 @@
 """Stage 2: fingerprint and probe one video, write its `videos` row once, record broken files.
 
 video_id = sha256 of the bytes. The `videos` unit key is "probe". A video the reader refuses
-(`VideoError`) is recorded as failed, not retryable: the same bytes give the same error.
+(`VideoError`) is recorded as failed, not retryable: the same bytes give the same error. A video whose
+tail does not decode is kept as *partial*: its readable frames are used, and the row says how many
+decode and why the rest does not.
 """
 
 from __future__ import annotations
@@ -11,66 +13,59 @@ import logging
 
 import pyarrow.parquet as pq
 
-from flows.stages.claims import claim
 from flows.stages.discover import VideoSource, localize
-from flows.stages.outcomes import IngestOutcome
-from pixelrefer_core.errors import VideoError
-from pixelrefer_core.video import fingerprint, probe
+from flows.stages.outcomes import IngestOutcome, Status
+from flows.stages.units import UnitRef, run_unit
+from pixelrefer_core.video import VideoInfo, fingerprint, probe
 from storage import Store, table_from_records
 
-__all__ = ["INGEST_STAGE", "PROBE_KEY", "ingest_video"]
+__all__ = ["INGEST_STAGE", "PROBE_KEY", "ingest_ref", "ingest_video", "skipped_outcome"]
 
 log = logging.getLogger(__name__)
 INGEST_STAGE = "ingest"
 PROBE_KEY = "probe"
+_PROBE_FIELDS = ("fps", "num_frames", "width", "height", "duration_s")
 
 
-def _from_unit(store: Store, source: VideoSource, local: str, video_id: str) -> IngestOutcome:
+def ingest_ref(video_id: str, uri: str | None = None) -> UnitRef:
+    return UnitRef(INGEST_STAGE, video_id, PROBE_KEY, ("videos",), uri)
+
+
+def skipped_outcome(store: Store, source: VideoSource, video_id: str) -> IngestOutcome:
+    """The outcome of an ingest unit done before, from its stored `videos` row."""
     with store.fs.open(store.unit_path("videos", video_id, PROBE_KEY), "rb") as fh:
-        row = pq.read_table(fh).to_pylist()[0]
-    return IngestOutcome(
-        uri=source.uri, local_path=local, status="skipped", video_id=video_id, fps=row["fps"],
-        num_frames=row["num_frames"], width=row["width"], height=row["height"], duration_s=row["duration_s"],
-    )
+        row = pq.ParquetFile(fh).read().to_pylist()[0]
+    return IngestOutcome(uri=source.uri, local_path=source.local_path, status=Status.SKIPPED, video_id=video_id,
+                         **{k: row[k] for k in _PROBE_FIELDS})
 
 
-def ingest_video(store: Store, source: VideoSource, worker_id: str) -> IngestOutcome:
-    """Fingerprint + probe `source` and record it; see IngestOutcome.status for the outcomes.
-
-    Raises only for transient problems (I/O while copying or writing): the caller may retry those.
-    """
-    local = localize(source)
-    video_id = fingerprint(local)
-    catalog = store.catalog
-    record = catalog.unit(INGEST_STAGE, video_id, PROBE_KEY)
-    if record is not None and record.state == "done" and store.has_unit("videos", video_id, PROBE_KEY):
-        return _from_unit(store, source, local, video_id)
-    if record is not None and record.state == "failed" and not record.retryable:
-        return IngestOutcome(source.uri, local, "failed", video_id, error=record.error, previously=True)
-    if not claim(catalog, INGEST_STAGE, video_id, PROBE_KEY, worker_id, uri=source.uri):
-        return IngestOutcome(source.uri, local, "busy", video_id)
-    try:
-        info = probe(local)
-    except VideoError as exc:
-        reason = f"{type(exc).__name__}: {exc.reason}"
-        catalog.mark_failed(INGEST_STAGE, video_id, PROBE_KEY, reason, retryable=False)
-        log.warning("%s: cannot be read (%s)", source.uri, reason)
-        return IngestOutcome(source.uri, local, "failed", video_id, error=reason)
-    except Exception as exc:
-        catalog.mark_failed(INGEST_STAGE, video_id, PROBE_KEY, f"{type(exc).__name__}: {exc}", retryable=True)
-        raise
-    row = dict(
+def _row(video_id: str, source: VideoSource, info: VideoInfo) -> dict:
+    return dict(
         video_id=video_id, uri=source.uri, size_bytes=source.size_bytes, fps=float(info.fps),
         num_frames=int(info.num_frames), duration_s=float(info.duration_s), width=int(info.width),
         height=int(info.height), probed_at=dt.datetime.now(dt.UTC),
     )
-    try:
-        store.write_unit("videos", video_id, PROBE_KEY, table_from_records("videos", [row]))
-    except Exception as exc:
-        catalog.mark_failed(INGEST_STAGE, video_id, PROBE_KEY, f"{type(exc).__name__}: {exc}", retryable=True)
-        raise
-    catalog.mark_done(INGEST_STAGE, video_id, PROBE_KEY)
-    return IngestOutcome(
-        uri=source.uri, local_path=local, status="done", video_id=video_id, fps=row["fps"],
-        num_frames=row["num_frames"], width=row["width"], height=row["height"], duration_s=row["duration_s"],
-    )
+
+
+def ingest_video(store: Store, source: VideoSource, worker_id: str, video_id: str | None = None) -> IngestOutcome:
+    """Fingerprint (unless the plan already did: `video_id`) + probe `source` and record it; see
+    IngestOutcome for the outcomes. Raises only for transient problems (I/O while copying or writing):
+    the caller may retry those.
+    """
+    local = localize(source)
+    video_id = video_id or fingerprint(local)
+    ref = ingest_ref(video_id, source.uri)
+    written: dict = {}
+
+    def work() -> int:
+        written.update(_row(video_id, source, probe(local)))
+        store.write_unit("videos", video_id, PROBE_KEY, table_from_records("videos", [written]))
+        return 1
+
+    result = run_unit(store, ref, worker_id, work)
+    base = dict(uri=source.uri, local_path=local, video_id=video_id)
+    if result.status == Status.DONE:
+        return IngestOutcome(**base, status=Status.DONE, **{k: written[k] for k in _PROBE_FIELDS})
+    if result.status == Status.SKIPPED:
+        return skipped_outcome(store, source, video_id)
+    return IngestOutcome(**base, status=result.status, error=result.error, previously=result.previously)

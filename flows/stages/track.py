@@ -11,16 +11,19 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from flows.keys import track_key as make_track_key
-from flows.stages.claims import claim
-from flows.stages.outcomes import IngestOutcome, TrackOutcome
-from pixelrefer_core.errors import VideoError
+from flows.seeds import SeedSpec, to_prompts
+from flows.stages.outcomes import IngestOutcome, Status, TrackOutcome
+from flows.stages.units import UnitRef, run_unit
+from pixelrefer_core.tracking import TRACKER_VERSION, ObjectTrack, Prompt, Segmenter, TrackerConfig
 from storage import Store, table_from_records
 
-__all__ = ["TRACK_STAGE", "TrackingSetup", "tracking_setup", "track_one", "tracks_to_tables"]
+__all__ = ["TRACK_STAGE", "TrackingSetup", "track_one", "track_ref", "tracking_setup", "tracks_to_tables"]
 
 log = logging.getLogger(__name__)
 TRACK_STAGE = "track"
@@ -28,31 +31,34 @@ TRACK_STAGE = "track"
 
 @dataclass(frozen=True)
 class TrackingSetup:
-    """The tracker configuration of a run and its key. config: a TrackerConfig; segmenter_id: its id."""
+    """The tracker configuration of a video, its segmenter id, user seeds (as tracker prompts) and the key."""
 
-    config: object
+    config: TrackerConfig
     segmenter_id: str
     track_key: str
-    prompts: tuple = ()  # tracker Prompts of this video (user seeds), part of the key
+    prompts: tuple[Prompt, ...] = ()  # tracker Prompts of this video (user seeds), part of the key
 
 
-def tracking_setup(config, segmenter_id: str, seeds=(), fps: float | None = None) -> TrackingSetup:
+def tracking_setup(config: TrackerConfig, segmenter_id: str, seeds: tuple[SeedSpec, ...] | list[SeedSpec] = (),
+                   fps: float | None = None) -> TrackingSetup:
     """Setup (and track_key) for a TrackerConfig, a segmenter id and optional user seeds of one video.
 
     Without seeds the key depends on config and segmenter only (the same for every video of a run).
     """
-    from flows.seeds import to_prompts
-    from pixelrefer_core.tracking import TRACKER_VERSION
-
-    key_config = config.as_dict()
-    prompts: tuple = ()
+    key_config: dict[str, Any] = config.as_dict()
+    prompts: tuple[Prompt, ...] = ()
     if seeds:
         key_config = {**key_config, "seeds": [s.canonical() for s in seeds]}
         prompts = tuple(to_prompts(list(seeds), fps or 0.0))
     return TrackingSetup(config, segmenter_id, make_track_key(key_config, segmenter_id, TRACKER_VERSION), prompts)
 
 
-def tracks_to_tables(video_id: str, track_key: str, tracks, width: int, height: int) -> tuple[pa.Table, pa.Table]:
+def track_ref(video_id: str, track_key: str, uri: str | None = None) -> UnitRef:
+    # object_frames first: `objects` marks the unit as present for readers.
+    return UnitRef(TRACK_STAGE, video_id, track_key, ("object_frames", "objects"), uri)
+
+
+def tracks_to_tables(video_id: str, track_key: str, tracks: list[ObjectTrack]) -> tuple[pa.Table, pa.Table]:
     """ObjectTrack list -> (`objects` table, `object_frames` table) of one unit."""
     now = dt.datetime.now(dt.UTC)
     objects, frames = [], []
@@ -75,7 +81,7 @@ def tracks_to_tables(video_id: str, track_key: str, tracks, width: int, height: 
     return table_from_records("objects", objects), table_from_records("object_frames", frames)
 
 
-def run_tracker(local_path: str, setup: TrackingSetup, segmenter):
+def run_tracker(local_path: str, setup: TrackingSetup, segmenter: Segmenter) -> list[ObjectTrack]:
     """Decode `local_path` at the configured sample fps and track it; returns ObjectTrack list."""
     from pixelrefer_core.tracking import track_video
     from pixelrefer_core.video import iter_frames
@@ -84,42 +90,31 @@ def run_tracker(local_path: str, setup: TrackingSetup, segmenter):
     return track_video(frames, segmenter, setup.config, setup.prompts)
 
 
-def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmenter, worker_id: str) -> TrackOutcome:
-    """Track one ingested video unless its unit is done; record failures in the catalog.
-
-    A VideoError while decoding is recorded as not retryable and returned as 'failed'; any other error
-    is recorded as retryable and raised (the task's retry policy decides).
-    """
+def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmenter: Segmenter,
+              worker_id: str) -> TrackOutcome:
+    """Track one ingested video unless its unit is done; failures are recorded in the catalog (see
+    flows.stages.units: a VideoError is permanent and returned, anything else is raised for a retry)."""
+    assert video.video_id is not None, "only ingested videos are tracked"
     vid, key = video.video_id, setup.track_key
-    base = dict(video_id=vid, uri=video.uri, local_path=video.local_path, track_key=key)
-    record = store.catalog.unit(TRACK_STAGE, vid, key)
-    if record is not None and record.state == "done" and store.has_unit("objects", vid, key):
-        return TrackOutcome(**base, status="skipped", n_objects=_count_objects(store, vid, key))
-    if record is not None and record.state == "failed" and not record.retryable:
-        return TrackOutcome(**base, status="failed", error=record.error)
-    if not claim(store.catalog, TRACK_STAGE, vid, key, worker_id, uri=video.uri):
-        return TrackOutcome(**base, status="busy")
+    found: list[ObjectTrack] = []
     started = time.perf_counter()
-    try:
-        tracks = run_tracker(video.local_path, setup, segmenter)
-        objects, object_frames = tracks_to_tables(vid, key, tracks, video.width or 0, video.height or 0)
-        # object_frames first: `objects` marks the unit as present for readers and for has_unit.
+
+    def work() -> int:
+        found.extend(run_tracker(video.local_path, setup, segmenter))
+        objects, object_frames = tracks_to_tables(vid, key, found)
         store.write_unit("object_frames", vid, key, object_frames)
         store.write_unit("objects", vid, key, objects)
-    except VideoError as exc:
-        reason = f"{type(exc).__name__}: {exc.reason}"
-        store.catalog.mark_failed(TRACK_STAGE, vid, key, reason, retryable=False)
-        log.warning("%s: tracking failed (%s)", video.uri, reason)
-        return TrackOutcome(**base, status="failed", error=reason)
-    except Exception as exc:
-        store.catalog.mark_failed(TRACK_STAGE, vid, key, f"{type(exc).__name__}: {exc}", retryable=True)
-        raise
-    store.catalog.mark_done(TRACK_STAGE, vid, key)
-    return TrackOutcome(**base, status="done", n_objects=len(tracks), seconds=time.perf_counter() - started)
+        return objects.num_rows
+
+    result = run_unit(store, track_ref(vid, key, video.uri), worker_id, work)
+    base = dict(video_id=vid, uri=video.uri, local_path=video.local_path, track_key=key, status=result.status)
+    if result.status == Status.DONE:
+        return TrackOutcome(**base, n_objects=len(found), seconds=time.perf_counter() - started)
+    if result.status == Status.SKIPPED:
+        return TrackOutcome(**base, n_objects=_count_objects(store, vid, key))
+    return TrackOutcome(**base, error=result.error)
 
 
 def _count_objects(store: Store, video_id: str, key: str) -> int:
-    import pyarrow.parquet as pq
-
     with store.fs.open(store.unit_path("objects", video_id, key), "rb") as fh:
-        return pq.read_metadata(fh).num_rows
+        return int(pq.read_metadata(fh).num_rows)
