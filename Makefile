@@ -11,7 +11,10 @@ UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS),) --build-constraint c
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q uv
-	SAM2_BUILD_CUDA=0 $(VENV)/bin/uv pip install --python $(VENV)/bin/python $(UV_FLAGS) -e ".[test]"
+	SAM2_BUILD_CUDA=0 $(VENV)/bin/uv pip install --python $(VENV)/bin/python $(UV_FLAGS) --compile-bytecode -e ".[test]"
+	@# Bytecode of our own packages too: every CLI start and test subprocess would otherwise recompile them
+	@# where bytecode is not written back (PYTHONDONTWRITEBYTECODE).
+	$(VENV)/bin/python -m compileall -q flows pixelrefer_core storage > /dev/null
 	touch $@
 
 setup: $(VENV)/.installed

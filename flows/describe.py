@@ -3,21 +3,26 @@
 The selection is a SQL predicate over the latest tracking's objects and their videos, e.g.
 `color = 'red' AND videos.fps >= 10` (columns of `objects` and `videos`; qualify with `objects.` /
 `videos.` where a name is in both). Only `descriptions` units are written.
+
+No `from __future__ import annotations` here: Prefect reads the flow's annotations to validate its
+parameters when a served or deployed run starts.
 """
 
-
 import logging
-import time
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
-from flows.archive import _publish, begin_run, describe_setup, run_describe, with_fresh_worker
+from flows.phases import run_describe
+from flows.plan import describe_setup
+from flows.progress import progress
+from flows.run_context import run_context
 from flows.settings import RunSettings
 from flows.stages.describe import DescribeTarget, plan_units
-from flows.stages.discover import source_for_uri
-from flows.summary import RunSummary
-from flows.tasks import progress, refresh_views_task
-from storage import Store
+from flows.stages.discover import localize, source_for_uri
+from flows.summary import RunSummary, add_describe_counts
+from flows.tasks import refresh_views_task
+from storage import Store, StoreError
+from storage.query import check_read_only
 
 __all__ = ["describe_objects", "select_targets"]
 
@@ -36,9 +41,6 @@ def select_targets(store: Store, where: str | None, cache_dir: str) -> list[Desc
 
     Raises StoreError when the predicate is not valid SQL over objects/videos.
     """
-    from storage import StoreError
-    from storage.query import check_read_only
-
     con = store.connect()
     try:
         sql = _SELECT.format(where=f"WHERE ({where})" if where else "")
@@ -61,41 +63,25 @@ def select_targets(store: Store, where: str | None, cache_dir: str) -> list[Desc
 
 
 @flow(name="describe-objects", log_prints=False)
-def describe_objects(settings: RunSettings) -> dict:
+def describe_objects(settings: RunSettings) -> RunSummary:
     """Describe the selected tracked objects with `settings.prompts_file` (default prompts when None)."""
-    from flows.stages.discover import localize
-
-    settings = with_fresh_worker(settings)
-    logger = get_run_logger()
-    started = time.perf_counter()
-    store, prompts, run_id = begin_run(settings, "describe")
-    summary = RunSummary(run_id=run_id, kind="describe")
-    status = "failed"
-    try:
-        targets = select_targets(store, settings.where, settings.resolved_cache_dir)
+    with run_context(settings, "describe") as ctx:
+        settings = ctx.settings
+        targets = select_targets(ctx.store, settings.where, settings.resolved_cache_dir)
         n_objects = sum(len(t.object_ids) if t.object_ids is not None else 0 for t in targets)
         progress(f"selected {len(targets)} tracked video(s)" + (f", {n_objects} object(s)" if settings.where else ""))
-        for t in targets:
-            localize(source_for_uri(t.uri, settings.resolved_cache_dir))
-        dsetup = describe_setup(settings)
-        todo, described = plan_units(store, targets, prompts, dsetup)
         if not targets:
             progress("describe: no tracked objects selected" + (f" by --where {settings.where!r}" if settings.where
                                                                   else " (run `pixelrefer run` first)"))
-        elif todo:
-            progress(f"describing: {len(todo)} unit(s) (videos x prompts) with {dsetup.model_id}")
-            described += run_describe(settings, todo, dsetup.model_id, run_id)
-        else:
+        for t in targets:
+            localize(source_for_uri(t.uri, settings.resolved_cache_dir))
+        setup = describe_setup(settings)
+        assert setup is not None
+        todo, described = plan_units(ctx.store, targets, ctx.prompts, setup)
+        if targets and not todo:
             progress("describe: every unit already done")
+        described += run_describe(ctx, todo)
         refresh_views_task(settings)
-        summary.videos_found = len(targets)
-        summary.descriptions_written = sum(d.n_rows for d in described if d.status == "done")
-        summary.describe_units_done = sum(1 for d in described if d.status == "done")
-        summary.describe_units_skipped = sum(1 for d in described if d.status == "skipped")
-        summary.failures += [(d.video_id[:12], "describe", d.error or "") for d in described if d.status == "failed"]
-        status = "ok"
-    finally:
-        summary.seconds = time.perf_counter() - started
-        store.catalog.finish_run(run_id, status, summary.as_dict())
-    _publish(summary, logger)
-    return summary.as_dict()
+        ctx.summary.videos_found = len(targets)
+        add_describe_counts(ctx.summary, described, {t.video_id: t.uri for t in targets})
+    return ctx.summary

@@ -1,54 +1,67 @@
-"""Heavy objects built once per worker process: segmenters, describe models, the tiny checkpoint.
+"""Heavy objects built once per worker process: segmenters, describe models, the tiny checkpoint; and the
+GPU slot that bounds model work.
 
 Caches are module-level dicts keyed by what identifies the object (kind/checkpoint/device/profile for
-segmenters, checkpoint path/device for models), so every task run in a worker reuses them.
+segmenters, checkpoint path/device for models), so every task run in a worker reuses them. torch,
+transformers and sam2 are imported inside the functions that build models: planning a run and its
+keys must not pay seconds of imports for a model it may never load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from flows.keys import stable_hash
 from flows.settings import RunSettings
+from storage.atomic import atomic_path
 
-__all__ = ["ModelHandle", "get_engine", "get_segmenter", "model_identity", "resolve_model_ref", "tiny_model_dir"]
+if TYPE_CHECKING:
+    from pixelrefer_core.inference import DescribeEngine
+    from pixelrefer_core.tracking import Segmenter
+
+__all__ = ["REPETITION_PENALTY", "ModelHandle", "frame_selection_params", "generation_params", "get_engine",
+           "get_segmenter", "gpu_slot", "model_handle", "model_identity", "resolve_model_ref", "tiny_model_dir"]
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_SEGMENTERS: dict[tuple, object] = {}
-_MODELS: dict[tuple, tuple] = {}
+_SEGMENTERS: dict[tuple[Any, ...], Segmenter] = {}
+_MODELS: dict[tuple[str, str], tuple[Any, Any]] = {}
+_LIMITS_SEEN: dict[str, bool] = {}
 
 TINY_MODEL_SUBDIR = os.path.join("models", "pixelrefer-lite-tiny")
+# Reference §6.1: the released generation_config applies repetition_penalty=1.1 under greedy decoding.
+REPETITION_PENALTY = 1.1
 
 
-def tiny_model_dir(store_root: str) -> str:
+def tiny_model_dir(store_root: str, create: bool = True) -> str:
     """The tiny random PixelRefer-Lite checkpoint under the store, created on first use."""
-    from pixelrefer_core.model.tiny import save_tiny_checkpoint
-
     out = os.path.join(store_root, TINY_MODEL_SUBDIR)
-    if not os.path.isfile(os.path.join(out, "config.json")):
+    if create and not os.path.isfile(os.path.join(out, "config.json")):
+        from pixelrefer_core.model.tiny import save_tiny_checkpoint
+
         with _lock:
             if not os.path.isfile(os.path.join(out, "config.json")):
                 log.info("creating the tiny PixelRefer-Lite checkpoint in %s", out)
-                tmp = f"{out}.tmp-{os.getpid()}"
-                save_tiny_checkpoint(tmp, seed=0)
                 try:
-                    os.replace(tmp, out)
+                    with atomic_path(out) as tmp:
+                        save_tiny_checkpoint(tmp, seed=0)
                 except OSError:  # another process made it first
                     if not os.path.isfile(os.path.join(out, "config.json")):
                         raise
     return out
 
 
-def resolve_model_ref(settings: RunSettings) -> str:
+def resolve_model_ref(settings: RunSettings, create: bool = True) -> str:
     """The checkpoint to load: --model, or the tiny checkpoint under the store with profile 'tiny'."""
     if settings.model:
         return settings.model
-    return tiny_model_dir(settings.store)
+    return tiny_model_dir(settings.store, create=create)
 
 
 def model_identity(model_ref: str, revision: str | None = None) -> str:
@@ -70,7 +83,7 @@ def model_identity(model_ref: str, revision: str | None = None) -> str:
     return f"{os.path.basename(os.path.normpath(model_ref))}@{digest.hexdigest()[:12]}"
 
 
-def get_segmenter(settings: RunSettings):
+def get_segmenter(settings: RunSettings) -> Segmenter:
     """The segmenter of these settings (SAM 2 built once per process; motion fresh per call)."""
     from pixelrefer_core.tracking import build_segmenter
 
@@ -100,19 +113,19 @@ def model_handle(settings: RunSettings) -> ModelHandle:
     return ModelHandle(ref=ref, model_id=model_identity(ref, settings.model_revision), device=settings.device)
 
 
-def get_model(handle: ModelHandle):
+def get_model(handle: ModelHandle) -> tuple[Any, Any]:
     """(model, tokenizer) for `handle`, loaded once per process."""
     from pixelrefer_core.model import load_pixelrefer
 
     key = (handle.ref, handle.device)
     with _lock:
         if key not in _MODELS:
-            log.info("loading PixelRefer-Lite from %s on %s", handle.ref, handle.device)
+            log.info("loading PixelRefer from %s on %s", handle.ref, handle.device)
             _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device)
         return _MODELS[key]
 
 
-def get_engine(handle: ModelHandle, settings: RunSettings):
+def get_engine(handle: ModelHandle, settings: RunSettings) -> DescribeEngine:
     """A DescribeEngine over the cached model with the run's generation settings."""
     from pixelrefer_core.inference import DescribeEngine
 
@@ -123,21 +136,42 @@ def get_engine(handle: ModelHandle, settings: RunSettings):
     )
 
 
-# Reference §6.1: the released generation_config applies repetition_penalty=1.1 under greedy decoding.
-REPETITION_PENALTY = 1.1
-
-
-def generation_params(settings: RunSettings) -> dict:
+def generation_params(settings: RunSettings) -> dict[str, Any]:
     """Generation parameters that change answers (part of describe_key)."""
     return {"max_new_tokens": settings.max_new_tokens, "repetition_penalty": REPETITION_PENALTY,
             "do_sample": False, "seed": settings.seed}
 
 
-def frame_selection_params(settings: RunSettings) -> dict:
+def frame_selection_params(settings: RunSettings) -> dict[str, Any]:
     """Frame-selection parameters that change answers (part of describe_key)."""
     return {"k": settings.frames_per_object, "max_pairs_per_video": settings.max_pairs_per_video,
             "selector": "select_frames"}
 
 
-def settings_digest(settings: RunSettings) -> str:
-    return stable_hash(settings.as_params())
+def _limit_exists(name: str) -> bool:
+    """Whether the Prefect global concurrency limit `name` exists (asked once per process)."""
+    if name not in _LIMITS_SEEN:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            with get_client(sync_client=True) as client:
+                client.read_global_concurrency_limit_by_name(name)
+            _LIMITS_SEEN[name] = True
+        except ObjectNotFound:
+            _LIMITS_SEEN[name] = False
+            log.info("no Prefect concurrency limit %r: model work is not bounded across workers; create it with "
+                     "`prefect gcl create %s --limit <number of GPUs>`", name, name)
+    return _LIMITS_SEEN[name]
+
+
+@contextlib.contextmanager
+def gpu_slot(settings: RunSettings) -> Iterator[None]:
+    """Hold one slot of the `settings.gpu_limit` concurrency limit around model work, when it exists."""
+    if not _limit_exists(settings.gpu_limit):
+        yield
+        return
+    from prefect.concurrency.sync import concurrency
+
+    with concurrency(settings.gpu_limit, occupy=1, strict=False):
+        yield

@@ -6,11 +6,14 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
-from flows.settings import env_value
+if TYPE_CHECKING:
+    from flows.settings import RunSettings
 
-__all__ = ["add_model_options", "add_store_options", "fail", "prepare_prefect", "settings_from_args",
-           "setup_console", "USAGE_ERRORS"]
+
+__all__ = ["add_model_options", "add_store_options", "check_inputs", "fail", "prepare_prefect", "settings_from_args",
+           "setup_console", "usage_errors"]
 
 # Defaults applied before Prefect is first imported (see ../shared/docs/ENVIRONMENT.md).
 PREFECT_DEFAULTS = {
@@ -42,9 +45,11 @@ def setup_console(verbose: bool = False) -> None:
         logging.getLogger().setLevel(logging.WARNING)
 
 
-def add_store_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=env_value("PIXELREFER_STORE"),
-                   help="store folder (default: $PIXELREFER_STORE)")
+def add_store_options(p: argparse.ArgumentParser, catalog: bool = True) -> None:
+    """--store (default $PIXELREFER_STORE, resolved when the settings are built) and --catalog-url."""
+    p.add_argument("--store", help="store folder (default: $PIXELREFER_STORE)")
+    if not catalog:
+        return
     p.add_argument("--catalog-url", help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://... "
                    "(default: $PIXELREFER_CATALOG_URL, else SQLite inside the store)")
 
@@ -61,9 +66,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="objects per forward pass (default 8)")
 
 
-def settings_from_args(args: argparse.Namespace, **extra):
+def settings_from_args(args: argparse.Namespace, **extra: Any) -> RunSettings:
     """RunSettings from parsed arguments (+ extra values); raises SettingsError."""
-    from flows.settings import RunSettings
+    from flows.settings import RunSettings  # pydantic: only the commands that run pipelines need it
 
     values = dict(
         store=args.store, catalog_url=getattr(args, "catalog_url", None), prompts_file=getattr(args, "prompts", None),
@@ -76,20 +81,21 @@ def settings_from_args(args: argparse.Namespace, **extra):
     return RunSettings.from_env(**values)
 
 
-def check_inputs(settings, create_store: bool = True) -> None:
+def check_inputs(settings: RunSettings, create_store: bool = True) -> None:
     """Fail before any work when prompts or the store cannot work (raises PromptError / StoreError).
 
     `create_store=False` (describe): the store must already exist, since there is nothing to describe otherwise.
     """
     from flows.prompts import load_prompts
+    from flows.seeds import load_seeds
     from storage import Store, StoreError
 
     if settings.prompts_file:
         load_prompts(settings.prompts_file)
-    if getattr(settings, "seeds_file", None):
-        from flows.seeds import load_seeds
-
+    if settings.seeds_file:
         load_seeds(settings.seeds_file)
+    if os.path.exists(settings.store) and not os.path.isdir(settings.store):
+        raise StoreError(f"store {settings.store} is a file, not a folder")
     try:
         Store.open(settings.store, catalog_url=settings.resolved_catalog_url, create=create_store).close()
     except OSError as exc:
@@ -97,6 +103,7 @@ def check_inputs(settings, create_store: bool = True) -> None:
 
 
 def usage_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user causes and fixes (bad settings, files, store, model): exit 2, one line, no traceback."""
     from flows.settings import SettingsError
     from pixelrefer_core.errors import ModelLoadError, PromptError
     from storage import StoreError
@@ -104,30 +111,6 @@ def usage_errors() -> tuple[type[BaseException], ...]:
     return (SettingsError, PromptError, StoreError, ModelLoadError, FileNotFoundError)
 
 
-USAGE_ERRORS = usage_errors
-
-
-def fail(command: str, exc: BaseException, code: int = 2) -> int:
+def fail(command: str, exc: BaseException | str, code: int = 2) -> int:
     print(f"pixelrefer {command}: {exc}", file=sys.stderr)
     return code
-
-
-def run_flow(command: str, flow_fn, settings) -> int:
-    """Run a pipeline flow for a CLI command: 2 for usage errors found late, 1 when the run itself broke,
-    else print the summary and return 0 (bad videos do not change the exit code)."""
-    try:
-        summary = flow_fn(settings)
-    except USAGE_ERRORS() as exc:
-        return fail(command, exc)
-    except Exception as exc:
-        return fail(command, f"the run failed: {type(exc).__name__}: {exc}", code=1)
-    print_summary(summary)
-    return 0
-
-
-def print_summary(summary: dict) -> None:
-    from flows.summary import RunSummary
-
-    data = dict(summary)
-    data["failures"] = [tuple(f) for f in data.get("failures", [])]
-    print(RunSummary(**data).text())

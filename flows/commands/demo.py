@@ -11,7 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from flows.commands._common import USAGE_ERRORS, fail, prepare_prefect, print_summary, setup_console
+from flows.commands._common import fail, prepare_prefect, setup_console, usage_errors
+from flows.commands._pipeline import run_pipeline
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[3] / "shared" / "data" / "videos"
 REAL_CLIPS = ("cutie_example.mp4", "bedroom.mp4")
@@ -39,7 +40,7 @@ noise; they only show that the pipeline runs end to end. With the released weigh
 and ask your own questions with `pixelrefer query --store DIR "SELECT ..."`."""
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="offline end-to-end demo on a generated archive", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--store", default="./demo-store", help="store folder (default ./demo-store)")
@@ -75,17 +76,13 @@ def run(args: argparse.Namespace) -> int:
         paths = build_demo_archive(archive, real_clip=not args.no_real_clip)
         print(f"archive {archive}: {len(paths)} file(s) (generated scenes, one corrupt file"
               + (", one real clip)" if any("/real/" in p for p in paths) else ")"))
-        settings = RunSettings(store=store_dir, archive=archive, profile="tiny", segmenter="motion",
-                               sample_fps=6.0, frames_per_object=3, max_new_tokens=12, batch_size=8)
-    except USAGE_ERRORS() as exc:
+        settings = RunSettings.create(store=store_dir, archive=archive, profile="tiny", segmenter="motion",
+                                      sample_fps=6.0, frames_per_object=3, max_new_tokens=12, batch_size=8)
+    except usage_errors() as exc:
         return fail("demo", exc)
-    from flows.archive import process_archive
-
-    try:
-        summary = process_archive(settings)
-    except Exception as exc:
-        return fail("demo", f"the run failed: {type(exc).__name__}: {exc}", code=1)
-    print_summary(summary)
+    code = run_pipeline("demo", settings, "archive")
+    if code:
+        return code
     from storage import Store
     from storage.query import format_table, run_query
 

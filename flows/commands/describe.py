@@ -11,19 +11,19 @@ from __future__ import annotations
 import argparse
 
 from flows.commands._common import (
-    USAGE_ERRORS,
     add_model_options,
     add_store_options,
     check_inputs,
     fail,
     prepare_prefect,
-    run_flow,
     settings_from_args,
     setup_console,
+    usage_errors,
 )
+from flows.commands._pipeline import run_pipeline
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("describe", help="describe already tracked objects with new prompts or model",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_store_options(p)
@@ -38,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, where=args.where)
         check_inputs(settings, create_store=False)
-    except USAGE_ERRORS() as exc:
+    except usage_errors() as exc:
         return fail("describe", exc)
-    from flows.describe import describe_objects
-
-    return run_flow("describe", describe_objects, settings)
+    return run_pipeline("describe", settings, "describe")

@@ -10,19 +10,19 @@ from __future__ import annotations
 import argparse
 
 from flows.commands._common import (
-    USAGE_ERRORS,
     add_model_options,
     add_store_options,
     check_inputs,
     fail,
     prepare_prefect,
-    run_flow,
     settings_from_args,
     setup_console,
+    usage_errors,
 )
+from flows.commands._pipeline import run_pipeline
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="track and describe every video of an archive", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("archive", help="folder (searched recursively) or fsspec URL of the videos")
@@ -41,7 +41,7 @@ def add_tracking_options(p: argparse.ArgumentParser) -> None:
                                    "(e.g. video: gate.mp4, at: '00:12', box: [x0, y0, x1, y1])")
 
 
-def tracking_values(args: argparse.Namespace) -> dict:
+def tracking_values(args: argparse.Namespace) -> dict[str, object]:
     return dict(archive=args.archive, sam2=args.sam2, segmenter=args.segmenter, sample_fps=args.sample_fps,
                 seeds_file=getattr(args, "seeds", None))
 
@@ -54,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
         check_inputs(settings)
         from flows.stages.discover import check_archive
 
-        check_archive(settings.archive)  # the flow lists it; here only refuse a missing one up front
-    except USAGE_ERRORS() as exc:
+        check_archive(settings.archive or "")
+    except usage_errors() as exc:
         return fail("run", exc)
-    from flows.archive import process_archive
-
-    return run_flow("run", process_archive, settings)
+    return run_pipeline("run", settings, "archive")

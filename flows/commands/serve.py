@@ -8,16 +8,19 @@ See docs/deployment.md for GPU work pools and several workers sharing one store.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
-from flows.commands._common import USAGE_ERRORS, add_model_options, add_store_options, check_inputs, fail
+from flows.commands._common import add_model_options, add_store_options, check_inputs, fail, usage_errors
 from flows.commands.run import add_tracking_options, tracking_values
+
+if TYPE_CHECKING:
+    from flows.settings import RunSettings
 
 SERVER_HINT = "start one with: prefect server start  (then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("serve", help="serve a cron-scheduled archive deployment (needs a Prefect server)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("archive", help="folder or fsspec URL of the videos")
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args_with_tracking(args)
         check_inputs(settings)
-    except USAGE_ERRORS() as exc:
+    except usage_errors() as exc:
         return fail("serve", exc)
     from prefect.schedules import Cron
 
@@ -65,14 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return fail("serve", f"{problem}; {SERVER_HINT}", code=1)
     from flows.archive import process_archive
-    params = dataclasses.asdict(settings)
-    params.pop("worker_id")  # each flow run gets its own
+    params = settings.as_params()  # without worker_id: each flow run gets its own
     print(f"serving deployment {args.name!r} of process-archive on cron {args.cron!r}; Ctrl-C to stop")
     process_archive.serve(name=args.name, cron=args.cron, parameters={"settings": params})
     return 0
 
 
-def settings_from_args_with_tracking(args):
+def settings_from_args_with_tracking(args: argparse.Namespace) -> RunSettings:
     from flows.commands._common import settings_from_args
 
     return settings_from_args(args, **tracking_values(args))

@@ -21,10 +21,10 @@ from pixelrefer_core.errors import PromptError
 from pixelrefer_core.model.object_tokens import ObjectTokenRequest
 
 from .generation import encode_prompt, generate_from_embeddings
+from .version import ENGINE_VERSION
 
 logger = logging.getLogger(__name__)
 
-ENGINE_VERSION = "pixelrefer-lite-describe-1"
 
 
 @dataclass

@@ -86,15 +86,14 @@ def test_two_concurrent_runs_share_one_store_without_duplicate_units(
 @pytest.mark.parametrize("entrypoint", ["flows/archive.py:process_archive", "flows/describe.py:describe_objects"])
 def test_deployment_entrypoints_accept_settings_parameters_as_json(entrypoint, tmp_path):
     """What a served/deployed run does: load the flow from its entrypoint, validate JSON parameters."""
-    import dataclasses
     import json
 
     from prefect.flows import load_flow_from_entrypoint
 
     from flows.settings import RunSettings
 
-    params = dataclasses.asdict(RunSettings(store=str(tmp_path), archive=str(tmp_path), profile="tiny"))
-    params.pop("worker_id")
+    params = RunSettings(store=str(tmp_path), archive=str(tmp_path), profile="tiny").as_params()
+    assert "worker_id" not in params
     flow = load_flow_from_entrypoint(os.path.join(REPO, entrypoint))
     settings = flow.validate_parameters({"settings": json.loads(json.dumps(params))})["settings"]
     assert isinstance(settings, RunSettings) and settings.store == str(tmp_path) and settings.worker_id

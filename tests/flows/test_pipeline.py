@@ -25,8 +25,9 @@ def _stage_calls_fail(monkeypatch):
 
 def test_run_fills_tables_with_consistent_ids_and_records_the_corrupt_file(clean_run, archive):
     store_root, summary, snap = clean_run
-    assert summary["videos_found"] == 3 and summary["videos_done"] == 2 and summary["videos_failed"] == 1
-    (who, stage, reason), = summary["failures"]
+    assert summary.videos_found == 3 and summary.videos_done == 2 and summary.videos_failed == 1
+    (failure,) = summary.failures
+    who, stage, reason = failure.who, failure.stage, failure.reason
     assert who.endswith("corrupt.mp4") and stage == "ingest" and "NotAVideoError" in reason
 
     videos = {v["video_id"]: v for v in snap["videos"]}
@@ -64,8 +65,8 @@ def test_rerun_does_no_work_and_adds_no_rows(clean_run, archive, tmp_path, monke
     shutil.copytree(store_root, copy)
     _stage_calls_fail(monkeypatch)
     summary = process_archive(tiny_settings(copy, archive))
-    assert summary["videos_done"] == 0 and summary["videos_skipped"] == 2
-    assert summary["descriptions_written"] == 0 and summary["videos_failed"] == 1
+    assert summary.videos_done == 0 and summary.videos_skipped == 2
+    assert summary.descriptions_written == 0 and summary.videos_failed == 1
     assert snapshot(copy) == before
 
 
@@ -86,13 +87,13 @@ def test_describe_failure_then_rerun_gives_the_same_tables(clean_run, archive, t
     with monkeypatch.context() as m:
         m.setattr(flows.runtime, "get_engine", crashing_engine)
         first = process_archive(tiny_settings(store, archive))
-    assert any(stage == "describe" and "simulated crash" in why for _, stage, why in first["failures"])
+    assert any(f.stage == "describe" and "simulated crash" in f.reason for f in first.failures)
     assert snapshot(store)["descriptions"] == []
     catalog = Store.open(store, create=False).catalog
     assert all(u.retryable for u in catalog.failures("describe"))
 
     second = process_archive(tiny_settings(store, archive))
-    assert second["descriptions_written"] == len(reference["descriptions"])
+    assert second.descriptions_written == len(reference["descriptions"])
     assert snapshot(store) == reference
 
 
@@ -114,12 +115,12 @@ def test_describe_only_adds_descriptions_and_leaves_timelines_unchanged(clean_ru
     for table in ("videos", "objects", "object_frames"):
         assert after[table] == before[table]
     new = [d for d in after["descriptions"] if d not in before["descriptions"]]
-    assert summary["descriptions_written"] == len(new) > 0
+    assert summary.descriptions_written == len(new) > 0
     red = {(o["video_id"], o["object_id"]) for o in before["objects"] if o["color"] == "red"}
     assert {(d["video_id"], d["object_ids"][0]) for d in new if d["prompt_id"] == "what"} == red
     # a second identical describe run does nothing
     again = describe_objects(tiny_settings(copy, prompts_file=str(prompts), where="color = 'red'"))
-    assert again["descriptions_written"] == 0 and snapshot(copy) == after
+    assert again.descriptions_written == 0 and snapshot(copy) == after
 
 
 def test_status_reports_runs_counts_and_failures(clean_run):

@@ -1,0 +1,92 @@
+"""What every run shares, from start to end: one place for the prologue and epilogue of both flows.
+
+`run_context(settings, kind)` gives each run its own worker id, opens the store, records the run and its
+prompts in the catalog, and on exit records how the run ended (ok / failed / interrupted) with its
+summary and, inside a Prefect flow run, publishes the summary as a markdown artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flows.plan import load_run_prompts
+from flows.prompts import PromptSpec
+from flows.settings import RunSettings, default_worker_id, env_settings
+from flows.summary import RunSummary
+from storage import Store
+
+__all__ = ["RunContext", "open_store", "run_context", "with_fresh_worker"]
+
+log = logging.getLogger(__name__)
+_stores: dict[tuple[str, str | None], Store] = {}
+_stores_lock = threading.Lock()
+
+
+def open_store(settings: RunSettings) -> Store:
+    """The store of `settings`, opened once per process (every task run of a worker shares it)."""
+    key = (settings.store, settings.resolved_catalog_url)
+    with _stores_lock:
+        if key not in _stores:
+            _stores[key] = Store.open(settings.store, catalog_url=settings.resolved_catalog_url)
+        return _stores[key]
+
+
+def with_fresh_worker(settings: RunSettings) -> RunSettings:
+    """Deployments store parameters once: give every flow run its own worker id (unless set by env)."""
+    return settings if env_settings().worker_id else settings.replace(worker_id=default_worker_id())
+
+
+@dataclass
+class RunContext:
+    settings: RunSettings
+    store: Store
+    prompts: list[PromptSpec]
+    run_id: str
+    summary: RunSummary
+    started: float
+
+
+@contextmanager
+def run_context(settings: RunSettings, kind: str, publish: bool = True) -> Iterator[RunContext]:
+    """Record a run of `kind` around the with-block (see module docstring). `publish=False` outside a
+    Prefect flow run (a run with nothing to do is recorded without starting Prefect)."""
+    settings = with_fresh_worker(settings)
+    prompts = load_run_prompts(settings)
+    store = open_store(settings)
+    run_id = store.catalog.start_run(kind, {**settings.as_params(), "host": socket.gethostname(),
+                                           "pid": os.getpid()})
+    for p in prompts:
+        store.catalog.upsert_prompt(p.id, p.text, p.task)
+    ctx = RunContext(settings, store, prompts, run_id, RunSummary(run_id=run_id, kind=kind), time.perf_counter())
+    status = "failed"
+    try:
+        yield ctx
+        status = "ok"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        ctx.summary.seconds = time.perf_counter() - ctx.started
+        store.catalog.finish_run(run_id, status, ctx.summary.model_dump(mode="json"))
+    if publish:
+        _publish(ctx.summary)
+
+
+def _publish(summary: RunSummary) -> None:
+    from prefect import get_run_logger
+    from prefect.artifacts import create_markdown_artifact
+
+    logger = get_run_logger()
+    try:
+        create_markdown_artifact(summary.markdown(), key=f"pixelrefer-{summary.kind}-run",
+                                 description=f"PixelRefer {summary.kind} run {summary.run_id}")
+    except Exception as exc:  # an artifact is a convenience: never fail a finished run over it
+        logger.warning("could not create the run artifact: %s", exc)
+    logger.info("%s", summary.text())
