@@ -45,10 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Library logs are for -v; what a user needs (progress, summaries, errors) is printed by the commands.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.WARNING)
+            # Prefect's records (task states, tracebacks of failed task runs) still reach its server and UI.
+            handler.addFilter(lambda record: not record.name.startswith("prefect"))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -100,10 +100,11 @@ def local_prefect_server(while_starting: Callable[[], None] | None = None, timeo
     `while_starting` runs while the server starts (e.g. loading what the run needs)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if os.environ.get("PREFECT_API_URL"):
+    configured = PREFECT_API_URL.value()  # environment or the active Prefect profile
+    if configured:
         if while_starting:
             while_starting()
-        yield os.environ["PREFECT_API_URL"]
+        yield configured
         return
     server = LocalServer()
     try:
@@ -111,6 +112,16 @@ def local_prefect_server(while_starting: Callable[[], None] | None = None, timeo
             while_starting()
         url = server.wait(timeout_s)
         with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
+            try:
+                yield url
+            finally:
+                _drain_logs()  # the run's last log records go to the server before it stops
     finally:
         server.stop()
+
+
+def _drain_logs() -> None:
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(Exception):
+        APILogWorker.drain_all(timeout=5)

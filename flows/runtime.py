@@ -39,12 +39,22 @@ TINY_MODEL_SUBDIR = os.path.join("models", "pixelrefer-lite-tiny")
 REPETITION_PENALTY = 1.1
 
 
+def quiet_model_bars() -> None:
+    """No tqdm bars while weights are loaded or written (they are noise in a run's output), unless debug
+    logging is on; hub download bars are huggingface_hub's and stay."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def tiny_model_dir(store_root: str, create: bool = True) -> str:
     """The tiny random PixelRefer-Lite checkpoint under the store, created on first use."""
     out = os.path.join(store_root, TINY_MODEL_SUBDIR)
     if create and not os.path.isfile(os.path.join(out, "config.json")):
         from pixelrefer_core.model.tiny import save_tiny_checkpoint
 
+        quiet_model_bars()
         with _lock:
             if not os.path.isfile(os.path.join(out, "config.json")):
                 log.info("creating the tiny PixelRefer-Lite checkpoint in %s", out)
@@ -121,6 +131,7 @@ def get_model(handle: ModelHandle) -> tuple[Any, Any]:
     with _lock:
         if key not in _MODELS:
             log.info("loading PixelRefer from %s on %s", handle.ref, handle.device)
+            quiet_model_bars()
             _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device)
         return _MODELS[key]
 

@@ -23,12 +23,13 @@ PREFECT_DEFAULTS = {
 
 
 def prepare_prefect(verbose: bool = False) -> None:
-    """Offline-friendly Prefect defaults; quiet Prefect console logs unless --verbose (our progress is
-    printed by the `flows.progress` logger)."""
+    """Offline-friendly Prefect defaults. Prefect's console output (task states, tracebacks of failed task
+    runs) is for --verbose: the commands print progress, the summary and one line per failure. Its logs
+    still reach the Prefect server (and its UI)."""
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def setup_console(verbose: bool = False) -> None:

@@ -112,7 +112,7 @@ def run_unit(store: Store, ref: UnitRef, worker_id: str, work: Callable[[], int]
         rows = work()
     except PERMANENT_ERRORS as exc:
         reason = record_failure(store, ref, exc)
-        log.warning("%s %s: %s", ref.stage, ref.uri or ref.video_id[:12], reason)
+        log.info("%s %s: %s", ref.stage, ref.uri or ref.video_id[:12], reason)  # the summary reports it
         return UnitResult(Status.FAILED, error=reason)
     except BaseException as exc:
         record_failure(store, ref, exc)
