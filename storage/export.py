@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from storage.atomic import atomic_path
 from storage.errors import StoreError
-from storage.formatting import jsonable
+from storage.formatting import EXPORT_FORMATS, jsonable
 from storage.schemas import conform_table
 from storage.store import Store
 
@@ -41,7 +41,6 @@ __all__ = ["export_store", "EXPORT_FORMATS"]
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("csv", "parquet", "coco-json")
 
 
 def _where(video_id: str | None) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from storage.catalog import UnitRecord
-from storage.schemas import STAGE_TABLES, TABLE_STAGE
+from storage.layout import STAGE_TABLES, TABLE_STAGE
 from storage.unitfiles import UnitFileState, inspect_file, list_unit_files
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import duckdb
 
 from storage.errors import StoreError
-from storage.schemas import MATERIALIZED_TABLES, TABLE_NAMES
+from storage.layout import TABLE_NAMES, parquet_tables
 
 __all__ = ["DEFAULT_LIMITS", "META_DIR", "QueryLimits", "lock_down", "parquet_tables", "readable_dirs"]
 
@@ -54,11 +54,6 @@ class QueryLimits:
 
 
 DEFAULT_LIMITS = QueryLimits()
-
-
-def parquet_tables() -> list[str]:
-    """Tables read from Parquet at query time (the ones not materialised into the views file)."""
-    return [t for t in TABLE_NAMES if t not in MATERIALIZED_TABLES]
 
 
 def readable_dirs(root: str, tables: Iterable[str] | None = None) -> list[str]:

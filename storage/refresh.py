@@ -36,8 +36,9 @@ import pyarrow as pa
 
 from storage.atomic import atomic_path
 from storage.errors import StoreError
-from storage.lockdown import META_DIR, parquet_tables
-from storage.schemas import MATERIALIZED_TABLES, SCHEMA_VERSIONS, SCHEMAS, TABLE_STAGE, empty_table
+from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_STAGE, parquet_tables
+from storage.lockdown import META_DIR
+from storage.schemas import SCHEMAS, empty_table
 from storage.unitfiles import FileStat, inspect_file, list_unit_files
 from storage.views import INTERNAL_SCHEMA, render_view_sql, schema_file, view_files, views_digest
 

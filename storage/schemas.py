@@ -45,6 +45,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.errors import StoreError
+from storage.layout import (
+    COMPRESSION,
+    MATERIALIZED_TABLES,
+    SCHEMA_VERSIONS,
+    STAGE_TABLES,
+    TABLE_NAMES,
+    TABLE_STAGE,
+)
 
 __all__ = [
     "COMPRESSION",
@@ -148,7 +156,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
-TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+assert tuple(SCHEMAS) == TABLE_NAMES, "storage.layout.TABLE_NAMES must list SCHEMAS in order"
 
 UNIT_KEY_DOC = {
     "videos": "'probe'",
@@ -156,11 +164,6 @@ UNIT_KEY_DOC = {
     "object_frames": "track_key",
     "descriptions": "describe_key",
 }
-
-# Current version of each table's schema. Bump it when a table changes, and add the previous schema to
-# SCHEMA_HISTORY (only append nullable columns: older files then still read, the new columns null).
-SCHEMA_VERSIONS: dict[str, int] = {"videos": 2, "objects": 2, "object_frames": 1, "descriptions": 1}
-
 
 def _without(schema: pa.Schema, *names: str) -> pa.Schema:
     return pa.schema([f for f in schema if f.name not in names])
@@ -172,24 +175,6 @@ SCHEMA_HISTORY: dict[str, dict[int, pa.Schema]] = {
 }
 SCHEMA_HISTORY["videos"][1] = _without(SCHEMAS["videos"], "decoded_frames", "partial_reason")
 SCHEMA_HISTORY["objects"][1] = _without(SCHEMAS["objects"], "label", "label_score")
-
-# Which tables a catalog stage's unit writes (unit key = the stage's unit_key), first = primary table
-# (the one `Catalog.mark_done(..., rows=<int>)` counts). Add a stage here when a new table gets one.
-STAGE_TABLES: dict[str, tuple[str, ...]] = {
-    "ingest": ("videos",),
-    "track": ("objects", "object_frames"),
-    "describe": ("descriptions",),
-}
-TABLE_STAGE: dict[str, str] = {t: stage for stage, tables in STAGE_TABLES.items() for t in tables}
-
-# Small tables, copied into the views file as native DuckDB tables at every refresh (fast to query, no
-# file per unit to open). Every other table stays Parquet, read at query time. Extend this list when a
-# new table is small (one row per object or per description: e.g. thumbnails, description vectors).
-MATERIALIZED_TABLES: list[str] = ["videos", "objects", "descriptions"]
-
-# Parquet compression per table (default snappy). object_frames: zstd, measured by benchmarks/bench_store.py
-# (see docs/store.md): mask RLE strings are most of its bytes and zstd stores them in about half the space.
-COMPRESSION: dict[str, str] = {"object_frames": "zstd"}
 
 _META_TABLE = b"pixelrefer.table"
 _META_VERSION = b"pixelrefer.schema_version"

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from storage.atomic import TEMP_PREFIX, atomic_path
 from storage.catalog import Catalog
 from storage.errors import ReadOnlyStoreError, StoreError
+from storage.layout import COMPRESSION, TABLE_NAMES
 from storage.lockdown import META_DIR
-from storage.schemas import COMPRESSION, SCHEMAS, conform_table, schema_of, stamped
 
 if TYPE_CHECKING:
     import duckdb
@@ -137,7 +137,8 @@ class Store:
         return not _is_url(self.root)
 
     def table_dir(self, table_name: str) -> str:
-        schema_of(table_name)
+        if table_name not in TABLE_NAMES:
+            raise StoreError(f"unknown table {table_name!r}; known tables: {', '.join(TABLE_NAMES)}")
         return f"{self.root}/{table_name}"
 
     def unit_path(self, table_name: str, video_id: str, unit_key: str) -> str:
@@ -200,6 +201,8 @@ class Store:
         """
         import pyarrow.parquet as pq
 
+        from storage.schemas import conform_table, stamped
+
         self.require_writable(f"writing {table_name} unit {unit_key!r}")
         final = self.unit_path(table_name, video_id, unit_key)
         table = stamped(table_name, conform_table(table_name, table))
@@ -236,7 +239,7 @@ class Store:
         """Sorted (video_id, unit_key) of the complete units of a table (temporaries excluded)."""
         from storage.unitfiles import list_unit_files
 
-        schema_of(table_name)
+        self.table_dir(table_name)
         files = list_unit_files(self, [table_name])[table_name]
         return [(f.video_id, f.unit_key) for f in files if video_id is None or f.video_id == video_id]
 
@@ -250,7 +253,7 @@ class Store:
         self.require_writable("removing stale temporary files")
         removed = 0
         now = time.time()
-        patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}" for t in SCHEMAS]
+        patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}" for t in TABLE_NAMES]
         if self.is_local:
             folder = os.path.dirname(self.db_path)
             patterns.append(f"{folder}/.views-*.duckdb.partial*")
@@ -328,6 +331,7 @@ class Store:
 
         from storage.errors import PredicateError
         from storage.predicates import validate_predicate
+        from storage.schemas import SCHEMAS, conform_table
 
         con = self.connect()
         try:

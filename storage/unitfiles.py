@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from storage.schemas import SCHEMA_HISTORY, SCHEMA_VERSIONS, SCHEMAS, file_schema_version
+from storage.layout import SCHEMA_VERSIONS, TABLE_NAMES
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -103,13 +103,15 @@ def _scan_fsspec(store: Store, table: str) -> list[FileStat]:
 def list_unit_files(store: Store, tables: list[str] | None = None) -> dict[str, list[FileStat]]:
     """{table: unit files sorted by (video_id, unit_key)} (temporaries and hidden files excluded)."""
     out = {}
-    for table in tables if tables is not None else list(SCHEMAS):
+    for table in tables if tables is not None else list(TABLE_NAMES):
         files = _scan_local(store.root, table) if store.is_local else _scan_fsspec(store, table)
         out[table] = sorted(files, key=lambda f: (f.video_id, f.unit_key))
     return out
 
 
 def _schema_difference(table: str, found: dict[str, str]) -> str:
+    from storage.schemas import SCHEMA_HISTORY, SCHEMAS
+
     want = {f.name: str(f.type) for f in SCHEMAS[table]}
     missing = sorted(set(want) - set(found))
     extra = sorted(set(found) - set(want))
@@ -126,6 +128,8 @@ def inspect_file(
     """Check one unit file from its footer (see module docstring); never raises for a damaged file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from storage.schemas import file_schema_version
 
     path = store.unit_path(table, video_id, unit_key)
     rel = path[len(store.root) + 1 :] if path.startswith(store.root + "/") else path

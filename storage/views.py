@@ -32,8 +32,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from storage.errors import StoreError
+from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_NAMES, TABLE_STAGE
 from storage.lockdown import META_DIR
-from storage.schemas import MATERIALIZED_TABLES, SCHEMA_VERSIONS, SCHEMAS, TABLE_STAGE
 
 __all__ = [
     "INTERNAL_SCHEMA",
@@ -129,7 +129,7 @@ def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str
     out = []
     for path in view_files():
         sql = path.read_text()
-        for table in SCHEMAS:
+        for table in TABLE_NAMES:
             sql = sql.replace("{source:" + table + "}", table_source(table, table in with_files, table in union))
             if table in TABLE_STAGE:
                 sql = sql.replace("{stage:" + table + "}", _sql_str(TABLE_STAGE[table]))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.catalog.records import DEFAULT_LEASE_S, UnitRecord, now_utc
 from storage.catalog.tables import units_t
-from storage.schemas import STAGE_TABLES
+from storage.layout import STAGE_TABLES
 
 __all__ = ["UnitsMixin", "UnitRef"]
 
