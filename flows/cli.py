@@ -21,6 +21,8 @@ COMMAND_MODULES = [
     "flows.commands.demo",
     "flows.commands.query",
     "flows.commands.export",
+    "flows.commands.verify",
+    "flows.commands.release",
 ]
 
 

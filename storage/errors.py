@@ -6,7 +6,16 @@ what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["StoreError", "SchemaVersionError", "ReadOnlyQueryError", "QueryError"]
+__all__ = [
+    "PredicateError",
+    "QueryError",
+    "QueryInterrupted",
+    "QueryTimeoutError",
+    "ReadOnlyQueryError",
+    "ReadOnlyStoreError",
+    "SchemaVersionError",
+    "StoreError",
+]
 
 
 class StoreError(Exception):
@@ -23,6 +32,18 @@ class SchemaVersionError(StoreError):
         super().__init__(
             f"store catalog {where} has schema version {store_version}, but this code supports up to "
             f"version {supported_version}; upgrade pixelrefer-archive to open it (or point at another store)"
+        )
+
+
+class ReadOnlyStoreError(StoreError):
+    """Something needs write access to a store that is opened read-only (or whose files cannot be written)."""
+
+    def __init__(self, where: str, what: str):
+        self.where = where
+        self.what = what
+        super().__init__(
+            f"store {where} is read-only (opened read-only, or its files cannot be written): {what} needs "
+            "write access; reading (status, query, export) works as it is"
         )
 
 
@@ -47,3 +68,27 @@ class QueryError(StoreError):
     def __init__(self, duckdb_message: str):
         self.duckdb_message = duckdb_message
         super().__init__(duckdb_message)
+
+
+class QueryTimeoutError(QueryError):
+    """A query ran past its time limit and was interrupted."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        super().__init__(f"query interrupted after its time limit of {timeout_s:g} s (raise it with --timeout)")
+
+
+class QueryInterrupted(QueryError):
+    """A query was interrupted by the user (Ctrl-C)."""
+
+    def __init__(self) -> None:
+        super().__init__("query interrupted")
+
+
+class PredicateError(StoreError):
+    """A selection predicate (`--where`) is not one boolean expression over the allowed columns."""
+
+    def __init__(self, predicate: str, reason: str, what: str = "--where"):
+        self.predicate = predicate
+        self.reason = reason
+        super().__init__(f"{what} {predicate!r} is not a valid predicate over objects/videos: {reason}")

@@ -15,7 +15,9 @@
 
 By default only the latest tracking of each video is exported (views ``latest_*``); with
 ``all_tracks=True`` every tracking is. Outputs are written under a temporary name and renamed
-into place, so an interrupted export never leaves a half-written result at `out`.
+into place (storage.atomic), so an interrupted export never leaves a half-written result at `out`.
+Works on a read-only store (it reads the views file as the last refresh left it); on a writable store the
+views are brought up to date first.
 """
 
 from __future__ import annotations
@@ -23,16 +25,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import uuid
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from storage.atomic import atomic_path
 from storage.errors import StoreError
-from storage.query import _jsonable
+from storage.formatting import EXPORT_FORMATS, jsonable
 from storage.schemas import conform_table
 from storage.store import Store
 
@@ -40,7 +41,6 @@ __all__ = ["export_store", "EXPORT_FORMATS"]
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMATS = ("csv", "parquet", "coco-json")
 
 
 def _where(video_id: str | None) -> str:
@@ -90,28 +90,16 @@ def _csv_ready(table: pa.Table) -> pa.Table:
 
 
 def _write_folder(tables: dict[str, pa.Table], fmt: str, out: str) -> None:
-    parent = os.path.dirname(os.path.abspath(out)) or "."
-    os.makedirs(parent, exist_ok=True)
     if os.path.exists(out) and not os.path.isdir(out):
         raise StoreError(f"export target {out} exists and is not a folder")
-    tmp = os.path.join(parent, f".{os.path.basename(out)}.tmp-{uuid.uuid4().hex}")
-    os.makedirs(tmp)
-    try:
-        for name, table in tables.items():
+    name = os.path.basename(os.path.abspath(out))
+    with atomic_path(out, prefix=f".{name}.tmp-", suffix="") as tmp:
+        os.makedirs(tmp)
+        for table_name, table in tables.items():
             if fmt == "csv":
-                pacsv.write_csv(_csv_ready(table), os.path.join(tmp, f"{name}.csv"))
+                pacsv.write_csv(_csv_ready(table), os.path.join(tmp, f"{table_name}.csv"))
             else:
-                pq.write_table(table, os.path.join(tmp, f"{name}.parquet"))
-        old = None
-        if os.path.exists(out):
-            old = os.path.join(parent, f".{os.path.basename(out)}.old-{uuid.uuid4().hex}")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+                pq.write_table(table, os.path.join(tmp, f"{table_name}.parquet"))
 
 
 def coco_document(tables: dict[str, pa.Table]) -> dict[str, Any]:
@@ -146,8 +134,8 @@ def coco_document(tables: dict[str, pa.Table]) -> dict[str, Any]:
         if d["task"] == "caption" and len(d["object_ids"]) == 1:
             captions[(d["video_id"], d["track_key"], d["object_ids"][0])] = d["answer"]
 
-    images: dict[tuple[str, int], dict] = {}
-    annotations = []
+    images: dict[tuple[str, int], dict[str, Any]] = {}
+    annotations: list[dict[str, Any]] = []
     for f in frames:
         key = (f["video_id"], f["frame_idx"])
         if key not in images:
@@ -170,18 +158,18 @@ def coco_document(tables: dict[str, pa.Table]) -> dict[str, Any]:
 
     tracks = []
     for o in objects:
-        key = (o["video_id"], o["track_key"], o["object_id"])
+        okey = (o["video_id"], o["track_key"], o["object_id"])
         tracks.append({
-            "id": track_int[key], "video_id": key[0], "track_key": key[1], "object_id": key[2], "category_id": 1,
+            "id": track_int[okey], "video_id": okey[0], "track_key": okey[1], "object_id": okey[2], "category_id": 1,
             **{k: o[k] for k in ("color", "t_start", "t_end", "first_frame", "last_frame", "frames_present",
                                  "discovered_by", "mean_speed_px_s", "direction_deg")},
-            "caption": captions.get(key),
+            "caption": captions.get(okey),
         })
     descriptions = [
         {**d, "track_ids": [track_int.get((d["video_id"], d["track_key"], oid)) for oid in d["object_ids"]]}
         for d in tables["descriptions"].to_pylist()
     ]
-    return _jsonable({
+    return jsonable({
         "info": {"description": "pixelrefer-archive export", "bbox": "COCO XYWH pixels",
                  "segmentation": "COCO compressed RLE, column-major"},
         "categories": [{"id": 1, "name": "object"}],
@@ -201,17 +189,9 @@ def export_store(store: Store, fmt: str, out: str | os.PathLike, video_id: str |
         _write_folder(tables, fmt, out)
     else:
         doc = coco_document(tables)
-        parent = os.path.dirname(os.path.abspath(out))
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(out)}.tmp-{uuid.uuid4().hex}")
-        try:
-            with open(tmp, "w") as fh:
-                json.dump(doc, fh)
-            os.replace(tmp, out)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        name = os.path.basename(os.path.abspath(out))
+        with atomic_path(out, prefix=f".{name}.tmp-", suffix="") as tmp, open(tmp, "w") as fh:
+            json.dump(doc, fh)
     log.info("exported %s (%s) to %s: %s", store.root, fmt, out,
              ", ".join(f"{n}={t.num_rows}" for n, t in tables.items()))
     return out

@@ -1,47 +1,67 @@
-"""Read-only SQL over the views database, and result formatting (table, csv, json).
+"""Read-only SQL over the views file: statement check, locked-down connection, time limit, streaming.
 
-``run_query`` opens the views file read-only and refuses, before running anything, every statement
-that is not a read: DuckDB parses the text (``extract_statements``) and only SELECT-type statements
-(SELECT, WITH, VALUES, FROM-first, DESCRIBE, SHOW, SUMMARIZE) and EXPLAIN [ANALYZE] of those pass.
-Everything else (CREATE, INSERT, UPDATE, DELETE, COPY, ATTACH, DETACH, INSTALL/LOAD, SET, PRAGMA,
-EXPORT, CALL, ...) raises ReadOnlyQueryError naming the statement type; if any statement of a
-multi-statement text is refused, none runs.
+``check_read_only`` refuses, before anything runs, every statement that is not a read: DuckDB parses the
+text (``extract_statements``) and only SELECT-type statements (SELECT, WITH, VALUES, FROM-first, DESCRIBE,
+SHOW, SUMMARIZE), EXPLAIN [ANALYZE] of those, and ``SET VARIABLE`` / ``RESET VARIABLE`` (session
+variables, e.g. a video id for the table macros) pass. Everything else (CREATE, INSERT, UPDATE, DELETE,
+COPY, ATTACH, DETACH, INSTALL/LOAD, SET of a setting, PRAGMA, EXPORT, CALL, ...) raises
+ReadOnlyQueryError naming the statement type; if any statement of a multi-statement text is refused,
+none runs.
+
+Queries run on a connection locked down by storage.lockdown (nothing outside the store's data files can
+be read), under a time limit (``timeout_s``; DuckDB's ``interrupt`` on the deadline) and stop at once on
+Ctrl-C: QueryTimeoutError / QueryInterrupted. ``stream_query`` yields the result in batches (bounded
+memory whatever the result size); ``run_query`` fetches it whole (for small results).
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import decimal
-import io
-import json
 import os
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from storage.errors import QueryError, ReadOnlyQueryError, StoreError
+from storage.errors import QueryError, QueryInterrupted, QueryTimeoutError, ReadOnlyQueryError, StoreError
+from storage.formatting import format_csv, format_json, format_result, format_table, write_result
+from storage.lockdown import DEFAULT_LIMITS, QueryLimits, lock_down
 
-__all__ = ["run_query", "check_read_only", "format_table", "format_csv", "format_json", "format_result"]
+__all__ = [
+    "DEFAULT_TIMEOUT_S",
+    "QueryResult",
+    "check_read_only",
+    "format_csv",
+    "format_json",
+    "format_result",
+    "format_table",
+    "run_query",
+    "stream_query",
+    "write_result",
+]
 
+DEFAULT_TIMEOUT_S = 300.0
 _ALLOWED = {duckdb.StatementType.SELECT}
 _EXPLAIN = re.compile(r"^\s*explain\s+(analy[sz]e\s+)?", re.IGNORECASE)
 _LEADING_COMMENTS = re.compile(r"^(\s*(--[^\n]*(\n|$)|/\*.*?\*/))*", re.DOTALL)
-_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+_VARIABLE = re.compile(r"^(SET|RESET)\s+VARIABLE\s", re.IGNORECASE)
 
 
-def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list:
+def _statements(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
     try:
         return list(con.extract_statements(sql))
     except duckdb.Error as exc:
         raise QueryError(str(exc)) from exc
 
 
-def _check_one(con: duckdb.DuckDBPyConnection, statement) -> None:
+def _check_one(con: duckdb.DuckDBPyConnection, statement: Any) -> None:
     kind = statement.type
     if kind in _ALLOWED:
+        return
+    if kind == duckdb.StatementType.SET and _VARIABLE.match(_LEADING_COMMENTS.sub("", statement.query)):
         return
     if kind == duckdb.StatementType.EXPLAIN:
         text = _LEADING_COMMENTS.sub("", statement.query)
@@ -54,7 +74,7 @@ def _check_one(con: duckdb.DuckDBPyConnection, statement) -> None:
     raise ReadOnlyQueryError(kind.name, statement.query)
 
 
-def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> list:
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
     """Parse `sql`; return its statements if all are reads, else raise ReadOnlyQueryError.
 
     Raises QueryError for text DuckDB cannot parse or that holds no statement.
@@ -67,118 +87,140 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> list:
     return statements
 
 
-def run_query(db_path: str | os.PathLike, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run read-only `sql` on the views database; returns (column names, rows) of the last statement.
+class _Watch:
+    """Interrupts `con` at the deadline; tells a timeout from a Ctrl-C afterwards."""
 
-    Raises StoreError when `db_path` does not exist, ReadOnlyQueryError for a write, QueryError
-    (with DuckDB's message) for SQL that does not parse or run.
-    """
+    def __init__(self, con: duckdb.DuckDBPyConnection, timeout_s: float | None):
+        self.con = con
+        self.timeout_s = timeout_s
+        self.timed_out = False
+        self._timer: threading.Timer | None = None
+        if timeout_s is not None and timeout_s > 0:
+            self._timer = threading.Timer(timeout_s, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        self.timed_out = True
+        self.con.interrupt()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def error(self, exc: BaseException) -> QueryError:
+        """The typed error for an exception raised while the query ran or was fetched."""
+        if self.timed_out and self.timeout_s is not None:
+            return QueryTimeoutError(self.timeout_s)
+        interrupted = isinstance(exc, KeyboardInterrupt | duckdb.InterruptException) or (
+            isinstance(exc, RuntimeError) and "interrupt" in str(exc).lower())
+        return QueryInterrupted() if interrupted else QueryError(str(exc))
+
+
+@dataclass
+class QueryResult:
+    """The result of the last statement of a query, fetched in batches (see `stream_query`)."""
+
+    columns: list[str]
+    _cursor: Any = field(repr=False, default=None)
+    _watch: _Watch | None = field(repr=False, default=None)
+
+    def batches(self, size: int = 10_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows in lists of at most `size`; raises QueryTimeoutError / QueryInterrupted / QueryError."""
+        if self._cursor is None:
+            return
+        while True:
+            try:
+                rows = self._cursor.fetchmany(size)
+            except (duckdb.Error, RuntimeError, KeyboardInterrupt) as exc:
+                if isinstance(exc, KeyboardInterrupt) and self._watch is not None:
+                    self._watch.con.interrupt()
+                raise (self._watch.error(exc) if self._watch else QueryError(str(exc))) from None
+            if not rows:
+                return
+            yield rows
+
+    def rows(self, limit: int | None = None) -> list[tuple[Any, ...]]:
+        """All rows, or the first `limit`."""
+        out: list[tuple[Any, ...]] = []
+        for batch in self.batches(10_000 if limit is None else min(10_000, max(limit, 1))):
+            out.extend(batch)
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+        return out
+
+
+def _is_current_format(con: duckdb.DuckDBPyConnection) -> bool:
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_pixelrefer' "
+                        "AND table_name = 'info'").fetchone()
+    return bool(found and found[0])
+
+
+def open_views(db_path: str | os.PathLike[str], root: str | None = None,
+               limits: QueryLimits = DEFAULT_LIMITS) -> duckdb.DuckDBPyConnection:
+    """The views file opened read-only and locked down (storage.lockdown); `root` defaults to its folder.
+
+    A views file of the previous format (absolute paths, no native tables) is read with every table
+    folder of its store allowed, until the next refresh rebuilds it."""
     db_path = os.fspath(db_path)
+    root = os.path.abspath(root or os.path.dirname(os.path.abspath(db_path)))
     if not os.path.isfile(db_path):
         raise StoreError(
             f"no views database at {db_path}: open the store and refresh its views "
             "(Store.refresh_views(), or `pixelrefer query --refresh`)"
         )
     try:
-        con = duckdb.connect(db_path, read_only=True, config=_CONFIG)
+        con = duckdb.connect(db_path, read_only=True)
     except duckdb.Error as exc:
         raise StoreError(f"cannot open views database {db_path}: {exc}") from exc
     try:
+        legacy = not _is_current_format(con)
+        lock_down(con, root, limits, legacy=legacy)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+@contextmanager
+def stream_query(
+    db_path: str | os.PathLike[str],
+    sql: str,
+    *,
+    root: str | None = None,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    limits: QueryLimits = DEFAULT_LIMITS,
+) -> Iterator[QueryResult]:
+    """Run read-only `sql` on the views file; yields the last statement's QueryResult (fetch it inside the
+    with-block). The time limit covers running and fetching. Raises StoreError (no views file),
+    ReadOnlyQueryError, QueryError (DuckDB's message), QueryTimeoutError, QueryInterrupted."""
+    con = open_views(db_path, root, limits)
+    watch = _Watch(con, timeout_s)
+    try:
         statements = check_read_only(con, sql)
-        columns: list[str] = []
-        rows: list[tuple] = []
+        cursor = None
         for statement in statements:
             try:
-                cur = con.execute(statement.query)
-                columns = [d[0] for d in cur.description or []]
-                rows = cur.fetchall() if cur.description else []
-            except duckdb.Error as exc:
-                raise QueryError(str(exc)) from exc
-        return columns, rows
+                cursor = con.execute(statement.query)
+            except (duckdb.Error, RuntimeError, KeyboardInterrupt) as exc:
+                raise watch.error(exc) from None
+        columns = [d[0] for d in (cursor.description if cursor is not None and cursor.description else [])]
+        yield QueryResult(columns, cursor if columns else None, watch)
     finally:
+        watch.cancel()
         con.close()
 
 
-# -- formatting ---------------------------------------------------------------------------------------
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return value
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list | tuple | dict):
-        return json.dumps(_jsonable(value))
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    return str(value)
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 40) -> str:
-    """Aligned text table; numbers right-aligned. Cells longer than `max_width` are shortened with '...':
-    at the end for text, in the middle for paths and URIs, whose distinctive part is the file name."""
-    def clip(text: str) -> str:
-        text = text.replace("\n", " ")
-        if len(text) <= max_width:
-            return text
-        if "/" in text and " " not in text:
-            head = (max_width - 3) // 3
-            return text[:head] + "..." + text[len(text) - (max_width - 3 - head) :]
-        return text[: max_width - 3] + "..."
-
-    cells = [[clip(_cell(v)) for v in row] for row in rows]
-    header = [clip(c) for c in columns]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
-    def is_num(v: Any) -> bool:
-        return isinstance(v, int | float) and not isinstance(v, bool)
-
-    numeric = [
-        any(is_num(r[i]) for r in rows) and all(is_num(r[i]) or r[i] is None for r in rows)
-        for i in range(len(columns))
-    ]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
-        return " | ".join(parts).rstrip()
-
-    out = [line(header), "-+-".join("-" * w for w in widths)]
-    out += [line(r) for r in cells]
-    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
-
-
-def format_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """RFC 4180 CSV with a header; lists as JSON text, NULL as an empty field."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow(["" if v is None else json.dumps(_jsonable(v)) if isinstance(v, list | dict)
-                         else _jsonable(v) for v in row])
-    return buf.getvalue()
-
-
-def format_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A JSON array of objects, one per row (timestamps ISO 8601)."""
-    return json.dumps([{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows], indent=1)
-
-
-def format_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    formatters = {"table": format_table, "csv": format_csv, "json": format_json}
-    if fmt not in formatters:
-        raise StoreError(f"unknown output format {fmt!r}; choose one of {', '.join(formatters)}")
-    return formatters[fmt](columns, rows)
+def run_query(
+    db_path: str | os.PathLike[str],
+    sql: str,
+    *,
+    root: str | None = None,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    limits: QueryLimits = DEFAULT_LIMITS,
+    max_rows: int | None = None,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run read-only `sql` on the views file; returns (column names, rows) of the last statement (the
+    first `max_rows` rows, or all). Same errors as `stream_query`."""
+    with stream_query(db_path, sql, root=root, timeout_s=timeout_s, limits=limits) as result:
+        return result.columns, result.rows(max_rows)

@@ -1,4 +1,4 @@
-"""Explicit pyarrow schemas of the four tables of record, and a validating row -> Table builder.
+"""Explicit pyarrow schemas of the tables of record, their versions, and validating row -> Table builders.
 
 Conventions (they hold for every table and every view built on them):
 
@@ -16,12 +16,23 @@ Conventions (they hold for every table and every view built on them):
   right (+x), 90 = moving up (-y), 180 = moving left, 270 = moving down. ``mean_speed_px_s`` in
   pixels per second.
 - ``probed_at``, ``tracked_at``, ``created_at``: UTC timestamps (microseconds).
-- ``objects.tracked_at`` is not in DESIGN.md's list: it is when the tracking unit was produced, and
-  it defines which ``track_key`` of a video is the *latest* (see ``sql/views``). It may be omitted
-  (null) by writers; then the latest tracking falls back to the greatest ``track_key``.
+- ``videos.decoded_frames`` / ``partial_reason`` (schema v2): how many frames really decode and, for a
+  video whose decoding stops early, why (null: complete, or not measured by an older writer).
+- ``objects.label`` / ``label_score`` (schema v2): the concept an object was found by (SAM 3 named
+  concepts), null for automatically discovered objects.
+- ``objects.tracked_at`` is when the tracking unit was produced; it breaks ties in the choice of a
+  video's *latest* tracking (see ``sql/views/10_latest_tracks.sql`` and docs/store.md).
+
+Schema versions: every table has a version (``SCHEMA_VERSIONS``); a writer stamps it in the file footer
+(``pixelrefer.schema_version``) and files are always written with the exact current schema. Older
+versions of a table are listed in ``SCHEMA_HISTORY`` (only ever nullable columns appended), so files
+written by an older version are still recognised (``file_schema_version``); anything else is a foreign
+schema. Views never guess with ``union_by_name``: see storage.views for how older files are read.
 
 Unit keys (one Parquet file per unit): ``videos`` -> ``"probe"``; ``objects`` and
-``object_frames`` -> the ``track_key``; ``descriptions`` -> the ``describe_key``.
+``object_frames`` -> the ``track_key``; ``descriptions`` -> the ``describe_key``. Which catalog stage
+produces which tables is ``STAGE_TABLES``; which tables are small enough to be copied into the views
+file at every refresh is ``MATERIALIZED_TABLES`` (the others are read from Parquet at query time).
 """
 
 from __future__ import annotations
@@ -31,16 +42,33 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.errors import StoreError
+from storage.layout import (
+    COMPRESSION,
+    MATERIALIZED_TABLES,
+    SCHEMA_VERSIONS,
+    STAGE_TABLES,
+    TABLE_NAMES,
+    TABLE_STAGE,
+)
 
 __all__ = [
+    "COMPRESSION",
+    "MATERIALIZED_TABLES",
     "SCHEMAS",
+    "SCHEMA_HISTORY",
+    "SCHEMA_VERSIONS",
+    "STAGE_TABLES",
     "TABLE_NAMES",
+    "TABLE_STAGE",
     "UNIT_KEY_DOC",
     "conform_table",
     "empty_table",
+    "file_schema_version",
     "schema_of",
+    "stamped",
     "table_from_records",
 ]
 
@@ -64,6 +92,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             _f("width", pa.int64(), True, "pixels"),
             _f("height", pa.int64(), True, "pixels"),
             _f("probed_at", _TS, True, "UTC"),
+            _f("decoded_frames", pa.int64(), True, "frames that decode (v2; null: not measured)"),
+            _f("partial_reason", pa.string(), True, "why decoding stops before num_frames (v2; null: complete)"),
         ]
     ),
     "objects": pa.schema(
@@ -83,7 +113,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             _f("color", pa.string(), True, "dominant colour name"),
             _f("mean_speed_px_s", pa.float64(), True, "pixels per second"),
             _f("direction_deg", pa.float64(), True, "0 right, 90 up, 180 left, 270 down (image up = -y)"),
-            _f("tracked_at", _TS, True, "UTC; defines the latest track_key of a video"),
+            _f("tracked_at", _TS, True, "UTC; when the tracking unit was produced"),
+            _f("label", pa.string(), True, "concept label (SAM 3 named concepts; v2; null: none)"),
+            _f("label_score", pa.float32(), True, "score of the concept label (v2)"),
         ]
     ),
     "object_frames": pa.schema(
@@ -124,7 +156,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
 }
 
-TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+assert tuple(SCHEMAS) == TABLE_NAMES, "storage.layout.TABLE_NAMES must list SCHEMAS in order"
 
 UNIT_KEY_DOC = {
     "videos": "'probe'",
@@ -132,6 +164,20 @@ UNIT_KEY_DOC = {
     "object_frames": "track_key",
     "descriptions": "describe_key",
 }
+
+def _without(schema: pa.Schema, *names: str) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in names])
+
+
+# {table: {version: schema}} of every version a file of the table may have been written with.
+SCHEMA_HISTORY: dict[str, dict[int, pa.Schema]] = {
+    name: {SCHEMA_VERSIONS[name]: schema} for name, schema in SCHEMAS.items()
+}
+SCHEMA_HISTORY["videos"][1] = _without(SCHEMAS["videos"], "decoded_frames", "partial_reason")
+SCHEMA_HISTORY["objects"][1] = _without(SCHEMAS["objects"], "label", "label_score")
+
+_META_TABLE = b"pixelrefer.table"
+_META_VERSION = b"pixelrefer.schema_version"
 
 
 def schema_of(table_name: str) -> pa.Schema:
@@ -147,45 +193,80 @@ def empty_table(table_name: str) -> pa.Table:
     return schema_of(table_name).empty_table()
 
 
-def _normalise(value: Any, type_: pa.DataType) -> Any:
-    if pa.types.is_timestamp(type_) and isinstance(value, dt.datetime) and value.tzinfo is None:
-        raise TypeError("naive datetime; give a timezone-aware (UTC) datetime")
-    return value
+def stamped(table_name: str, table: pa.Table) -> pa.Table:
+    """`table` with the footer metadata naming its table and schema version (what writers store)."""
+    return table.replace_schema_metadata(
+        {_META_TABLE: table_name.encode(), _META_VERSION: str(SCHEMA_VERSIONS[table_name]).encode()}
+    )
+
+
+def _signature(schema: pa.Schema) -> dict[str, pa.DataType]:
+    return {f.name: f.type for f in schema}
+
+
+def file_schema_version(table_name: str, schema: pa.Schema) -> int | None:
+    """The version of `table_name` a file's arrow schema matches (names and types), or None (foreign)."""
+    sig = _signature(schema)
+    for version, known in sorted(SCHEMA_HISTORY[table_name].items(), reverse=True):
+        if sig == _signature(known):
+            return version
+    return None
+
+
+def _first_bad_row(column: list[Any], type_: pa.DataType) -> tuple[int, str]:
+    """Index and reason of the first value of `column` that does not convert to `type_`."""
+    for i, value in enumerate(column):
+        try:
+            pa.array([value], type=type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+            return i, str(exc)
+    return -1, "unknown conversion error"  # pragma: no cover - the column failed as a whole only
 
 
 def table_from_records(table_name: str, records: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Build a Table of `table_name` from dicts, one per row, validated against its schema.
 
     Every non-nullable column must be present and not None; nullable columns may be omitted (null).
-    Unknown keys are an error (a typo should not vanish silently). Raises StoreError naming the
-    table, the row index and the column.
+    Unknown keys are an error (a typo should not vanish silently); timestamps must be timezone-aware.
+    Raises StoreError naming the table, the row index and the column. The happy path is one
+    `pa.Table.from_pylist` call; rows are inspected one by one only to name the culprit of an error.
     """
     schema = schema_of(table_name)
+    rows = records if isinstance(records, list) else list(records)
     names = set(schema.names)
-    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-    for i, record in enumerate(records):
-        unknown = set(record) - names
-        if unknown:
-            raise StoreError(
-                f"{table_name} row {i}: unknown column(s) {sorted(unknown)}; the columns are {schema.names}"
-            )
-        for field in schema:
-            value = record.get(field.name)
-            if value is None and not field.nullable:
-                raise StoreError(f"{table_name} row {i}: column {field.name!r} is required but missing/None")
-            try:
-                columns[field.name].append(_normalise(value, field.type))
-            except TypeError as exc:
-                raise StoreError(f"{table_name} row {i}: column {field.name!r}: {exc}") from None
-    arrays = []
+    unknown = set().union(*rows) - names if rows else set()
+    if unknown:
+        i = next(i for i, r in enumerate(rows) if set(r) - names)
+        raise StoreError(
+            f"{table_name} row {i}: unknown column(s) {sorted(set(rows[i]) - names)}; the columns are {schema.names}"
+        )
     for field in schema:
-        try:
-            arrays.append(pa.array(columns[field.name], type=field.type))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-            raise StoreError(
-                f"{table_name}: column {field.name!r} does not fit type {field.type}: {exc}"
-            ) from None
-    return pa.Table.from_arrays(arrays, schema=schema)
+        if pa.types.is_timestamp(field.type):
+            for i, r in enumerate(rows):
+                value = r.get(field.name)
+                if isinstance(value, dt.datetime) and value.tzinfo is None:
+                    raise StoreError(
+                        f"{table_name} row {i}: column {field.name!r}: naive datetime; give a timezone-aware "
+                        "(UTC) datetime"
+                    )
+    try:
+        table = pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        for field in schema:
+            values = [r.get(field.name) for r in rows]
+            try:
+                pa.array(values, type=field.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                i, reason = _first_bad_row(values, field.type)
+                raise StoreError(
+                    f"{table_name} row {i}: column {field.name!r} does not fit type {field.type}: {reason}"
+                ) from None
+        raise  # pragma: no cover - every column converts alone
+    for field in schema:
+        if not field.nullable and table.column(field.name).null_count:
+            i = int(pc.index(pc.is_null(table.column(field.name)), True).as_py())
+            raise StoreError(f"{table_name} row {i}: column {field.name!r} is required but missing/None")
+    return table
 
 
 def conform_table(table_name: str, table: pa.Table) -> pa.Table:

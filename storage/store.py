@@ -1,17 +1,21 @@
-"""The store of record: Parquet tables under one root, a catalog, and a DuckDB file of views.
+"""The store of record: Parquet tables under one root, a catalog, and a DuckDB views file.
 
 Layout::
 
     <root>/catalog.sqlite                                   catalog (default; any SQLAlchemy URL otherwise)
-    <root>/views.duckdb                                     views only (see storage.views)
+    <root>/views.duckdb                                     views + small tables (see storage.refresh)
     <root>/<table>/video_id=<video_id>/<unit_key>.parquet   one file per unit of work
+    <root>/_store/                                          store identity marker, zero-row schema files
+    <root>/quarantine/<table>/video_id=<id>/<unit_key>.<utc stamp>.parquet   files set aside (+ .reason.json)
 
-File operations go through fsspec so the root may later be an object-store URL; local paths are what
-is supported and tested today (a remote root needs an explicit catalog URL and a local db_path).
+A unit is written to ``.tmp-<uuid>.parquet.partial`` in its final folder and renamed into place
+(storage.atomic), so re-writing a unit replaces it, and a crash leaves only a temporary that no reader
+globs (``*.parquet``). Temporaries older than `stale_temp_s` are removed when the store is opened.
 
-A unit is written to ``.tmp-<uuid>.parquet.partial`` in its final folder and renamed into place, so
-re-writing a unit replaces it, and a crash leaves only a temporary that no reader globs
-(``*.parquet``). Temporaries older than `stale_temp_s` are removed when the store is opened.
+A store opened ``read_only`` creates, cleans and writes nothing (its catalog is opened read-only too);
+every method that would write raises ReadOnlyStoreError saying what needs write access. Local roots
+are plain paths; an fsspec URL root works for the files (it needs an explicit catalog URL and a local
+db_path for the views file).
 """
 
 from __future__ import annotations
@@ -21,26 +25,31 @@ import os
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import fsspec
-import pyarrow as pa
-import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
-
+from storage.atomic import TEMP_PREFIX, atomic_path
 from storage.catalog import Catalog
-from storage.errors import StoreError
-from storage.schemas import SCHEMAS, conform_table, schema_of
-from storage.views import build_views_file, create_views
+from storage.errors import ReadOnlyStoreError, StoreError
+from storage.layout import COMPRESSION, TABLE_NAMES
+from storage.lockdown import META_DIR
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+    from fsspec import AbstractFileSystem
+
+    from storage.health import VerifyReport
+    from storage.refresh import RefreshReport
+    from storage.unitfiles import UnitFileState
 
 __all__ = ["Store", "TEMP_PREFIX", "TEMP_SUFFIX"]
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".tmp-"
 TEMP_SUFFIX = ".parquet.partial"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ID_FILE = "store_id"
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -51,6 +60,10 @@ def _check_name(kind: str, value: str) -> None:
         )
 
 
+def _is_url(root: str) -> bool:
+    return "://" in root and not root.startswith("file://")
+
+
 @dataclass
 class Store:
     """An open store. Build with `Store.open`; `root` is absolute (local) or a URL."""
@@ -58,46 +71,74 @@ class Store:
     root: str
     db_path: str
     catalog: Catalog
-    fs: fsspec.AbstractFileSystem
+    read_only: bool = False
+    _fs: Any = field(default=None, repr=False)
 
     @classmethod
     def open(
         cls,
-        root: str | os.PathLike,
+        root: str | os.PathLike[str],
         catalog_url: str | None = None,
         create: bool = True,
         db_path: str | None = None,
         stale_temp_s: float = 3600.0,
+        read_only: bool = False,
     ) -> Store:
-        """Open (or with `create`, make) the store at `root` and its catalog."""
-        fs, path = fsspec.core.url_to_fs(str(root))
-        local = isinstance(fs, LocalFileSystem)
-        if local:
-            path = os.path.abspath(path)
-        if not fs.exists(path):
-            if not create:
-                raise StoreError(f"no store at {root!s}: the folder does not exist")
-            fs.makedirs(path, exist_ok=True)
+        """Open (or with `create`, make) the store at `root` and its catalog; see the module docstring."""
+        text = os.fspath(root)
+        fs = None
+        if _is_url(text):
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(text)
+            exists = fs.exists(path)
+            root_str = text.rstrip("/")
+        else:
+            path = root_str = os.path.abspath(text.removeprefix("file://"))
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise StoreError(f"store path {text} is a file, not a folder")
+            exists = os.path.isdir(path)
+        if not exists:
+            if read_only or not create:
+                raise StoreError(f"no store at {text}: the folder does not exist")
+            if fs is not None:
+                fs.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(path, exist_ok=True)
+        if fs is None and not read_only and not os.access(path, os.W_OK):
+            raise ReadOnlyStoreError(path, "opening the store for writing (open it with read_only=True to read it)")
         if catalog_url is None:
-            if not local:
-                raise StoreError(f"store root {root!s} is not local: pass catalog_url (e.g. a PostgreSQL URL)")
+            if fs is not None:
+                raise StoreError(f"store root {text} is not local: pass catalog_url (e.g. a PostgreSQL URL)")
             catalog_url = f"sqlite:///{os.path.join(path, 'catalog.sqlite')}"
         if db_path is None:
-            if not local:
-                raise StoreError(f"store root {root!s} is not local: pass a local db_path for the views")
+            if fs is not None:
+                raise StoreError(f"store root {text} is not local: pass a local db_path for the views")
             db_path = os.path.join(path, "views.duckdb")
-        store = cls(root=path if local else str(root).rstrip("/"), db_path=db_path,
-                    catalog=Catalog(catalog_url), fs=fs)
-        store.clean_stale_temps(stale_temp_s)
+        store = cls(root=root_str, db_path=os.path.abspath(db_path), catalog=Catalog(catalog_url, read_only=read_only),
+                    read_only=read_only, _fs=fs)
+        if not read_only:
+            store.store_id()
+            store.clean_stale_temps(stale_temp_s)
         return store
 
     # -- paths ------------------------------------------------------------------------------------
     @property
+    def fs(self) -> AbstractFileSystem:
+        """The fsspec filesystem of the root (a LocalFileSystem for local roots, made on first use)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
+
+    @property
     def is_local(self) -> bool:
-        return isinstance(self.fs, LocalFileSystem)
+        return not _is_url(self.root)
 
     def table_dir(self, table_name: str) -> str:
-        schema_of(table_name)
+        if table_name not in TABLE_NAMES:
+            raise StoreError(f"unknown table {table_name!r}; known tables: {', '.join(TABLE_NAMES)}")
         return f"{self.root}/{table_name}"
 
     def unit_path(self, table_name: str, video_id: str, unit_key: str) -> str:
@@ -105,51 +146,89 @@ class Store:
         _check_name("unit_key", unit_key)
         return f"{self.table_dir(table_name)}/video_id={video_id}/{unit_key}.parquet"
 
+    def require_writable(self, what: str) -> None:
+        """Raise ReadOnlyStoreError naming `what` when the store is opened read-only."""
+        if self.read_only:
+            raise ReadOnlyStoreError(self.root, what)
+
+    def store_id(self) -> str | None:
+        """This store's identity (a uuid made when the store was first opened for writing; copies share it).
+
+        The views file names it in `_pixelrefer.store_check()`, which refuses to read another store's
+        files. None for a read-only store that never had one (made by an older version)."""
+        cached = getattr(self, "_store_id", None)
+        if cached:
+            return str(cached)
+        meta = f"{self.root}/{META_DIR}"
+        id_file = f"{meta}/{_ID_FILE}"
+        value: str | None = None
+        if self.fs.exists(id_file):
+            with self.fs.open(id_file, "r") as fh:
+                value = fh.read().strip() or None
+        if value is None and not self.read_only:
+            value = self._create_store_id(meta, id_file)
+        if value is not None:
+            if not self.read_only and not self.fs.exists(f"{meta}/store-{value}.id"):
+                with self.fs.open(f"{meta}/store-{value}.id", "w") as fh:
+                    fh.write(value + "\n")
+            self._store_id = value
+        return value
+
+    def _create_store_id(self, meta: str, id_file: str) -> str:
+        self.fs.makedirs(meta, exist_ok=True)
+        candidate = uuid.uuid4().hex
+        if self.is_local:
+            try:  # first writer wins: O_EXCL, then everyone reads the winner's id
+                fd = os.open(id_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(candidate + "\n")
+            with open(id_file) as fh:
+                return fh.read().strip() or candidate
+        with self.fs.open(id_file, "w") as fh:  # object stores: no O_EXCL; a race leaves the last writer's
+            fh.write(candidate + "\n")
+        return candidate
+
     # -- units --------------------------------------------------------------------------------------
     def write_unit(self, table_name: str, video_id: str, unit_key: str, table: pa.Table) -> str:
         """Atomically write (or replace) one unit; returns its path.
 
-        `table` is conformed to the table's schema (see `storage.schemas.conform_table`); its
-        video_id column must be `video_id` in every row. A table of zero rows is a valid unit
-        (e.g. a video with no objects).
+        `table` is conformed to the table's schema (see `storage.schemas.conform_table`) and stamped with
+        its schema version; its video_id column must be `video_id` in every row. A table of zero rows is
+        a valid unit (e.g. a video with no objects).
         """
+        import pyarrow.parquet as pq
+
+        from storage.schemas import conform_table, stamped
+
+        self.require_writable(f"writing {table_name} unit {unit_key!r}")
         final = self.unit_path(table_name, video_id, unit_key)
-        table = conform_table(table_name, table)
+        table = stamped(table_name, conform_table(table_name, table))
         ids = set(table.column("video_id").unique().to_pylist())
         if ids - {video_id}:
             raise StoreError(
                 f"{table_name} unit {unit_key!r}: rows carry video_id(s) {sorted(ids - {video_id})}, "
                 f"not {video_id!r}"
             )
-        folder = final.rsplit("/", 1)[0]
-        self.fs.makedirs(folder, exist_ok=True)
-        tmp = f"{folder}/{TEMP_PREFIX}{uuid.uuid4().hex}{TEMP_SUFFIX}"
-        try:
+        compression = COMPRESSION.get(table_name, "snappy")
+        with atomic_path(final, None if self.is_local else self.fs, suffix=TEMP_SUFFIX) as tmp:
             if self.is_local:
-                with open(tmp, "wb") as fh:
-                    pq.write_table(table, fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
+                pq.write_table(table, tmp, compression=compression)
             else:
                 with self.fs.open(tmp, "wb") as fh:
-                    pq.write_table(table, fh)
-                self.fs.mv(tmp, final)
-        except BaseException:
-            try:
-                if self.fs.exists(tmp):
-                    self.fs.rm(tmp)
-            except OSError:  # pragma: no cover - best effort; stale temps are cleaned on open
-                log.warning("could not remove temporary %s", tmp)
-            raise
+                    pq.write_table(table, fh, compression=compression)
         log.debug("wrote %s (%d rows)", final, table.num_rows)
         return final
 
     def has_unit(self, table_name: str, video_id: str, unit_key: str) -> bool:
-        return self.fs.exists(self.unit_path(table_name, video_id, unit_key))
+        path = self.unit_path(table_name, video_id, unit_key)
+        return os.path.isfile(path) if self.is_local else bool(self.fs.exists(path))
 
     def delete_unit(self, table_name: str, video_id: str, unit_key: str) -> bool:
         """Remove one unit's file; True when there was one."""
+        self.require_writable(f"deleting {table_name} unit {unit_key!r}")
         path = self.unit_path(table_name, video_id, unit_key)
         if not self.fs.exists(path):
             return False
@@ -158,24 +237,28 @@ class Store:
 
     def list_units(self, table_name: str, video_id: str | None = None) -> list[tuple[str, str]]:
         """Sorted (video_id, unit_key) of the complete units of a table (temporaries excluded)."""
-        pattern = f"{self.table_dir(table_name)}/video_id={video_id or '*'}/*.parquet"
-        out = []
-        for path in self.fs.glob(pattern):
-            folder, name = path.rstrip("/").rsplit("/", 2)[-2:]
-            if name.startswith("."):
-                continue
-            out.append((folder.split("=", 1)[1], name[: -len(".parquet")]))
-        return sorted(out)
+        from storage.unitfiles import list_unit_files
+
+        self.table_dir(table_name)
+        files = list_unit_files(self, [table_name])[table_name]
+        return [(f.video_id, f.unit_key) for f in files if video_id is None or f.video_id == video_id]
 
     def tables_with_files(self) -> list[str]:
-        return [t for t in SCHEMAS if self.fs.glob(f"{self.table_dir(t)}/video_id=*/*.parquet")]
+        from storage.unitfiles import list_unit_files
+
+        return [t for t, files in list_unit_files(self).items() if files]
 
     def clean_stale_temps(self, older_than_s: float = 3600.0) -> int:
         """Remove writers' temporaries older than `older_than_s` (left by crashes); returns how many."""
+        self.require_writable("removing stale temporary files")
         removed = 0
         now = time.time()
-        for table in SCHEMAS:
-            for path in self.fs.glob(f"{self.table_dir(table)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}" for t in TABLE_NAMES]
+        if self.is_local:
+            folder = os.path.dirname(self.db_path)
+            patterns.append(f"{folder}/.views-*.duckdb.partial*")
+        for pattern in patterns:
+            for path in self.fs.glob(pattern):
                 try:
                     age = now - self.fs.modified(path).timestamp()
                     if age >= older_than_s:
@@ -187,24 +270,81 @@ class Store:
             log.info("removed %d stale temporary file(s) under %s", removed, self.root)
         return removed
 
+    # -- health (storage.health) --------------------------------------------------------------------
+    def check_unit(self, table_name: str, video_id: str, unit_key: str,
+                   expected_rows: int | None = None) -> UnitFileState:
+        """The state of one unit file from its footer: 'ok' | 'missing' | 'unreadable' | 'foreign_schema' |
+        'row_count_mismatch' (with a reason). The expected row count is `expected_rows`, else what the
+        catalog recorded at mark_done (not compared when neither is known)."""
+        from storage.health import check_unit
+
+        return check_unit(self, table_name, video_id, unit_key, expected_rows)
+
+    def quarantine(self, table_name: str, video_id: str, unit_key: str, reason: str,
+                   requeue: bool = True) -> str | None:
+        """Move a unit file into ``<root>/quarantine/`` (with a reason file), record it in the catalog and,
+        with `requeue`, put its catalog unit back to pending; returns the new path relative to the root
+        (None when there was no file; the unit is still re-queued)."""
+        from storage.health import quarantine
+
+        return quarantine(self, table_name, video_id, unit_key, reason, requeue)
+
+    def verify(self, repair: bool = False) -> VerifyReport:
+        """Check every done unit against its files and every file against the catalog; with `repair`,
+        quarantine bad files and re-queue their units (see storage.health.verify)."""
+        from storage.health import verify
+
+        return verify(self, repair)
+
     # -- reading and views --------------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection with every view, over the files present now."""
-        con = duckdb.connect()
-        create_views(con, self.root, self.tables_with_files())
-        return con
+    def refresh_views(self) -> RefreshReport:
+        """Rebuild the views file atomically and incrementally; see storage.refresh.refresh_views."""
+        from storage.refresh import refresh_views
+
+        return refresh_views(self)
+
+    def connect(self, refresh: bool | None = None, limits: Any = None) -> duckdb.DuckDBPyConnection:
+        """A locked-down, read-only DuckDB connection on the views file (storage.lockdown).
+
+        `refresh` (default: when the store is writable) brings the views file up to date first, a cheap
+        no-op when no unit changed; a read-only store is read as its last refresh left it.
+        """
+        from storage.lockdown import DEFAULT_LIMITS
+        from storage.query import open_views
+
+        if refresh is None:
+            refresh = not self.read_only
+        if refresh:
+            self.refresh_views()
+        elif not os.path.isfile(self.db_path):
+            raise StoreError(f"no views database at {self.db_path}: the store's views were never refreshed"
+                             + (" (that needs write access)" if self.read_only else ""))
+        return open_views(self.db_path, self.root, limits or DEFAULT_LIMITS)
 
     def read_table(self, table_name: str, filter_sql: str | None = None) -> pa.Table:
-        """Rows of a table or view, optionally filtered by a SQL predicate (e.g. ``"color = 'red'"``).
+        """Rows of a table or view, optionally filtered by ONE boolean expression over its columns (e.g.
+        ``"color = 'red'"``; storage.predicates). Runs on a locked-down connection.
 
         Base tables come back with exactly their schema; views with DuckDB's types.
         """
+        import duckdb
+
+        from storage.errors import PredicateError
+        from storage.predicates import validate_predicate
+        from storage.schemas import SCHEMAS, conform_table
+
         con = self.connect()
         try:
             known = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
             if table_name not in known:
                 raise StoreError(f"unknown table or view {table_name!r}; known: {', '.join(sorted(known))}")
-            sql = f'SELECT * FROM "{table_name}"' + (f" WHERE {filter_sql}" if filter_sql else "")
+            sql = f'SELECT * FROM "{table_name}"'
+            if filter_sql:
+                columns = [r[0] for r in con.execute(f'DESCRIBE "{table_name}"').fetchall()]
+                try:
+                    sql += " WHERE " + validate_predicate(filter_sql, {table_name: columns})
+                except PredicateError as exc:
+                    raise StoreError(f"reading {table_name} with filter {filter_sql!r} failed: {exc.reason}") from exc
             try:
                 result = con.sql(sql).to_arrow_table()
             except duckdb.Error as exc:
@@ -213,9 +353,6 @@ class Store:
             con.close()
         return conform_table(table_name, result) if table_name in SCHEMAS else result
 
-    def refresh_views(self) -> None:
-        """Rebuild `db_path` (views only) atomically under a lock; see storage.views.build_views_file."""
-        build_views_file(self.db_path, self.root, self.tables_with_files())
-
     def close(self) -> None:
         self.catalog.dispose()
+

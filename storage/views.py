@@ -1,79 +1,63 @@
-"""DuckDB views over the Parquet tables: render the DDL of ``sql/views/*.sql`` and build the views file.
+"""The DDL of the views file: render ``sql/views/*.sql`` for one store.
 
-Each ``sql/views/NN_<name>.sql`` file is plain SQL run in file-name order, with placeholders filled
-here (plain text replacement, so braces elsewhere in the SQL are safe):
+Each ``sql/views/NN_<name>.sql`` file is plain SQL run in file-name order at every refresh (see
+storage.refresh), with placeholders filled here (plain text replacement, so braces elsewhere are safe):
 
-- ``{root}``: the store root (absolute path or URL), quoted for a SQL string literal;
-- ``{source:<table>}``: ``read_parquet('<root>/<table>/video_id=*/*.parquet', hive_partitioning ...,
-  union_by_name ...)`` when that table has files, else a typed empty relation with the table's
-  columns, so every view exists with the right columns from the first refresh on.
+- ``{source:<table>}``: where a base table's rows come from. A materialised (small) table: its native
+  table ``_pixelrefer.<table>`` inside the views file. A Parquet table: ``read_parquet`` of
+  ``<table>/video_id=*/*.parquet`` (hive-partitioned by video_id), a path RELATIVE to the store root,
+  guarded by ``_pixelrefer.store_check()``; while the table has no files, its zero-row schema file
+  ``_store/schema/<table>.parquet`` (so every view has the right columns from the first refresh on).
+- ``{video_source:<table>:<expr>}``: the same table read from ONE video's folder only,
+  ``<table>/video_id=<expr>/*.parquet`` (plus the schema file, so a video without files gives zero rows);
+  `expr` is a macro parameter. This is what the per-video table macros use: they never list or open
+  another video's files.
+- ``{stage:<table>}``: the catalog stage that writes `table` (a SQL string literal).
 
-Globs name only ``*.parquet`` files; writers' temporaries end in ``.partial`` and are never read.
-The glob is evaluated at query time: new files of a table that already had files appear in the views
-without a refresh; only a table's first files need one.
+No absolute path is ever written into the views file: a plain DuckDB client resolves the relative names
+against ``file_search_path`` (or its working directory), and ``_pixelrefer.store_check()`` fails every
+query over Parquet with a clear message when they resolve to a folder that is not this store. Globs name
+only ``*.parquet`` files; writers' temporaries end in ``.partial`` and are never read.
+
+Files are written with the exact schema of their version; when some files of a Parquet table have an
+older schema version (storage.schemas.SCHEMA_HISTORY), that table is read with ``union_by_name`` (the
+columns added since are null) until they are rewritten. Otherwise no view pays for ``union_by_name``.
 """
 
 from __future__ import annotations
 
-import fcntl
-import logging
-import os
-import uuid
+import hashlib
+import re
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa
-
 from storage.errors import StoreError
-from storage.schemas import SCHEMAS
+from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_NAMES, TABLE_STAGE
+from storage.lockdown import META_DIR
 
-__all__ = ["VIEWS_DIR", "view_names", "render_view_sql", "create_views", "build_views_file"]
-
-log = logging.getLogger(__name__)
+__all__ = [
+    "INTERNAL_SCHEMA",
+    "VIEWS_DIR",
+    "macro_names",
+    "render_view_sql",
+    "schema_file",
+    "view_files",
+    "view_names",
+    "views_digest",
+]
 
 VIEWS_DIR = Path(__file__).resolve().parents[1] / "sql" / "views"
+INTERNAL_SCHEMA = "_pixelrefer"
+_CREATE = re.compile(r"CREATE\s+OR\s+REPLACE\s+(VIEW|MACRO)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def duckdb_type(type_: pa.DataType) -> str:
-    """The DuckDB type name of a pyarrow type used in our schemas."""
-    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-        return "VARCHAR"
-    if pa.types.is_int64(type_):
-        return "BIGINT"
-    if pa.types.is_int32(type_):
-        return "INTEGER"
-    if pa.types.is_float64(type_):
-        return "DOUBLE"
-    if pa.types.is_float32(type_):
-        return "FLOAT"
-    if pa.types.is_boolean(type_):
-        return "BOOLEAN"
-    if pa.types.is_timestamp(type_):
-        return "TIMESTAMPTZ" if type_.tz else "TIMESTAMP"
-    if pa.types.is_list(type_):
-        return duckdb_type(type_.value_type) + "[]"
-    raise StoreError(f"no DuckDB type for pyarrow type {type_}")
-
-
-def parquet_glob(root: str, table: str) -> str:
-    return f"{root.rstrip('/')}/{table}/video_id=*/*.parquet"
-
-
-def table_source(root: str, table: str, has_files: bool) -> str:
-    """The FROM-clause relation of base table `table` (see module docstring)."""
-    if has_files:
-        return (
-            f"read_parquet({_sql_str(parquet_glob(root, table))}, hive_partitioning = true, "
-            "union_by_name = true, hive_types = {'video_id': 'VARCHAR'})"
-        )
-    cols = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
-    return f"(SELECT {cols} LIMIT 0)"
+def schema_file(table: str) -> str:
+    """The zero-row Parquet file holding `table`'s current schema (relative to the store root)."""
+    return f"{META_DIR}/schema/{table}.parquet"
 
 
 def view_files() -> list[Path]:
@@ -83,70 +67,74 @@ def view_files() -> list[Path]:
     return files
 
 
+def _created(kind: str) -> list[str]:
+    return [name for path in view_files() for k, name in _CREATE.findall(path.read_text()) if k.upper() == kind]
+
+
 def view_names() -> list[str]:
-    """Names of the views, in creation order (file name NN_<name>.sql -> <name>)."""
-    return [p.stem.split("_", 1)[1] for p in view_files()]
+    """Names of the views, in creation order."""
+    return _created("VIEW")
 
 
-def render_view_sql(root: str, tables_with_files: Iterable[str]) -> list[str]:
-    """The DDL of every view with placeholders filled, one string per file, in order."""
-    with_files = set(tables_with_files)
+def macro_names() -> list[str]:
+    """Names of the table macros (e.g. video_frames, object_timeline)."""
+    return _created("MACRO")
+
+
+def views_digest() -> str:
+    """Changes whenever the view SQL or a table's schema version changes (the views file records it)."""
+    h = hashlib.sha256()
+    for path in view_files():
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    h.update(repr(sorted(SCHEMA_VERSIONS.items())).encode())
+    h.update(repr(MATERIALIZED_TABLES).encode())
+    return h.hexdigest()[:16]
+
+
+def _read_parquet(paths: str, union: bool, hive: bool) -> str:
+    options = ["hive_partitioning = true", "hive_types = {'video_id': 'VARCHAR'}"] if hive else \
+        ["hive_partitioning = false", "allow_empty = true"]
+    if union:
+        options.append("union_by_name = true")
+    return f"read_parquet({paths}, {', '.join(options)})"
+
+
+def table_source(table: str, has_files: bool, union: bool = False) -> str:
+    """The FROM-clause relation of base table `table` (see module docstring)."""
+    if table in MATERIALIZED_TABLES:
+        return f"{INTERNAL_SCHEMA}.{table}"
+    if has_files:
+        scan = _read_parquet(_sql_str(f"{table}/video_id=*/*.parquet"), union, hive=True)
+    else:
+        scan = f"read_parquet({_sql_str(schema_file(table))})"
+    return f"(SELECT * FROM {scan} WHERE {INTERNAL_SCHEMA}.store_check())"
+
+
+def video_source(table: str, expr: str, union: bool = False) -> str:
+    """`table` read from one video's folder (`expr`: a SQL expression, e.g. a macro parameter)."""
+    paths = f"[{_sql_str(schema_file(table))}, {_sql_str(table + '/video_id=')} || {expr} || '/*.parquet']"
+    return f"(SELECT * FROM {_read_parquet(paths, union, hive=False)} WHERE {INTERNAL_SCHEMA}.store_check())"
+
+
+_VIDEO_SOURCE = re.compile(r"\{video_source:([a-z_]+):([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str] = ()) -> list[str]:
+    """The DDL of every file with placeholders filled, one string per file, in order.
+
+    `tables_with_files`: Parquet tables that have at least one file; `union_tables`: those with files of
+    an older schema version (read with union_by_name).
+    """
+    with_files, union = set(tables_with_files), set(union_tables)
     out = []
     for path in view_files():
         sql = path.read_text()
-        sql = sql.replace("{root}", _sql_str(root))
-        for table in SCHEMAS:
-            sql = sql.replace("{source:" + table + "}", table_source(root, table, table in with_files))
+        for table in TABLE_NAMES:
+            sql = sql.replace("{source:" + table + "}", table_source(table, table in with_files, table in union))
+            if table in TABLE_STAGE:
+                sql = sql.replace("{stage:" + table + "}", _sql_str(TABLE_STAGE[table]))
+        sql = _VIDEO_SOURCE.sub(lambda m: video_source(m.group(1), m.group(2), m.group(1) in union), sql)
+        if "{source:" in sql or "{video_source:" in sql or "{stage:" in sql:
+            raise StoreError(f"view definition {path.name} has an unknown placeholder")
         out.append(sql)
     return out
-
-
-def create_views(con: duckdb.DuckDBPyConnection, root: str, tables_with_files: Iterable[str]) -> None:
-    """Create (or replace) every view on an open connection."""
-    for path, sql in zip(view_files(), render_view_sql(root, tables_with_files), strict=True):
-        try:
-            con.execute(sql)
-        except duckdb.Error as exc:
-            raise StoreError(f"view definition {path.name} failed: {exc}") from exc
-
-
-@contextmanager
-def exclusive_lock(lock_path: str):
-    """An exclusive advisory lock (fcntl) on `lock_path`, held for the with-block; waits for it."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def build_views_file(db_path: str, root: str, tables_with_files: Iterable[str]) -> None:
-    """(Re)build the DuckDB file `db_path` holding only the views; readers never see it half-built.
-
-    One writer at a time (lock file ``<db_path>.lock``). The new database is built under a hidden
-    temporary name in the same folder, closed (checkpointed) and renamed over the old one, so a
-    reader that opens `db_path` read-only sees either the old or the new complete file, and never
-    meets DuckDB's writer lock.
-    """
-    folder = os.path.dirname(os.path.abspath(db_path))
-    os.makedirs(folder, exist_ok=True)
-    tables = list(tables_with_files)
-    with exclusive_lock(db_path + ".lock"):
-        tmp = os.path.join(folder, f".views-{uuid.uuid4().hex}.duckdb.partial")
-        try:
-            con = duckdb.connect(tmp)
-            try:
-                create_views(con, root, tables)
-                con.execute("CHECKPOINT")
-            finally:
-                con.close()
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, db_path)
-        finally:
-            for leftover in (tmp, tmp + ".wal"):
-                if os.path.exists(leftover):
-                    os.remove(leftover)
-    log.info("refreshed views in %s (tables with files: %s)", db_path, sorted(tables) or "none")

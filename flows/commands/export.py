@@ -4,7 +4,8 @@
 
 csv / parquet: PATH is a folder with videos, objects, object_frames and descriptions files.
 coco-json: PATH is one JSON file (COCO-style video annotations with RLE masks; see storage.export).
-Only the latest tracking of each video is exported unless --all-tracks.
+Only the latest tracking of each video is exported unless --all-tracks. A store that cannot be written
+(read-only files or media) is exported as its last refresh left it.
 Exit codes: 0 ok, 1 missing store, unknown video or write failure.
 """
 
@@ -14,14 +15,14 @@ import argparse
 import os
 import sys
 
-from storage.errors import StoreError
-from storage.export import EXPORT_FORMATS
+from storage.formatting import EXPORT_FORMATS
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export timelines and descriptions (csv, parquet, coco-json)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", required=True, help="store root folder")
+    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
+                   help="store root folder (default: $PIXELREFER_STORE)")
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--out", required=True, help="output folder (csv, parquet) or JSON file (coco-json)")
     p.add_argument("--video", help="export only this video_id")
@@ -29,15 +30,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _writable(store_dir: str) -> bool:
+    catalog = os.path.join(store_dir, "catalog.sqlite")
+    return os.access(store_dir, os.W_OK) and (not os.path.exists(catalog) or os.access(catalog, os.W_OK))
+
+
 def run(args: argparse.Namespace) -> int:
+    if not args.store:
+        print("pixelrefer export: give --store DIR (or set PIXELREFER_STORE)", file=sys.stderr)
+        return 1
     if not os.path.isdir(args.store):
         print(f"pixelrefer export: no store at {args.store} (folder not found)", file=sys.stderr)
         return 1
+    from storage.errors import StoreError
     from storage.export import export_store
     from storage.store import Store
 
     try:
-        store = Store.open(args.store, create=False)
+        store = Store.open(args.store, create=False, read_only=not _writable(args.store))
         try:
             out = export_store(store, args.format, args.out, video_id=args.video, all_tracks=args.all_tracks)
         finally:

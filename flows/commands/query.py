@@ -1,9 +1,14 @@
-"""`pixelrefer query`: read-only SQL over a store's DuckDB views.
+"""`pixelrefer query`: read-only SQL over a store's DuckDB views, streamed to the output.
 
-    pixelrefer query --store DIR "SELECT ..." [--format table|csv|json]
-    pixelrefer query --store DIR --file sql/object_timeline.sql
+    pixelrefer query --store DIR "SELECT ..." [--format table|csv|json] [--limit N]
+    pixelrefer query --store DIR --file object_timeline        (a .sql file, or the name of one in sql/)
 
-Exit codes: 0 ok, 1 missing store / views, 2 bad SQL or usage, 3 refused write statement.
+Only the store's own data can be read (storage.lockdown). Results are streamed in batches: csv and json
+write every row (unless --limit), the table format shows the first --limit rows (default 1000) and says
+when the result has more. --timeout stops a query that runs too long; Ctrl-C stops it at once.
+
+Exit codes: 0 ok, 1 missing store / views, 2 bad SQL or usage, 3 refused write statement, 124 time limit,
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,19 +18,26 @@ import os
 import sys
 from pathlib import Path
 
-from storage.errors import QueryError, ReadOnlyQueryError, StoreError
-
-EXIT_STORE, EXIT_BAD_SQL, EXIT_REFUSED = 1, 2, 3
+EXIT_STORE, EXIT_BAD_SQL, EXIT_REFUSED, EXIT_TIMEOUT, EXIT_INTERRUPTED = 1, 2, 3, 124, 130
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+TABLE_LIMIT = 1000  # default --limit of the table format (csv / json: no limit)
+DEFAULT_TIMEOUT_S = 300.0  # = storage.query.DEFAULT_TIMEOUT_S (not imported: keeps `--help` free of duckdb)
 
 
-def register(subparsers) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("query", help="run read-only SQL over a store's views",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sql", nargs="?", help="SQL text (or use --file)")
-    p.add_argument("--store", required=True, help="store root folder")
+    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
+                   help="store root folder (default: $PIXELREFER_STORE)")
     p.add_argument("--file", help="a .sql file to run (a path, or the name of one in sql/)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--limit", type=int, default=None,
+                   help=f"at most N rows (default: {TABLE_LIMIT} for table, all for csv/json; 0 = all)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help=f"stop the query after S seconds (default {DEFAULT_TIMEOUT_S:g}; 0 = no limit)")
+    p.add_argument("--max-memory", help="DuckDB memory limit, e.g. 2GB (default: half the machine's memory)")
+    p.add_argument("--threads", type=int, help="DuckDB threads (default: the machine's cores, at most 8)")
     p.add_argument("--refresh", action="store_true", help="refresh the store's views before the query")
     p.set_defaults(func=run)
 
@@ -37,42 +49,92 @@ def _read_sql_file(name: str) -> str:
     raise FileNotFoundError(name)
 
 
+def _err(message: str, code: int) -> int:
+    print(f"pixelrefer query: {message}", file=sys.stderr)
+    return code
+
+
+def _refresh(store_dir: str) -> str:
+    """Refresh the views (needs write access); returns the views file path."""
+    from storage.store import Store
+
+    store = Store.open(store_dir, create=False)
+    try:
+        store.refresh_views()
+        return store.db_path
+    finally:
+        store.close()
+
+
+def _needs_refresh(db_path: str) -> bool:
+    """The views file is of the previous format (absolute paths) and the store can be written to rebuild it."""
+    if not os.path.isfile(db_path) or not os.access(os.path.dirname(db_path), os.W_OK):
+        return False
+    import duckdb
+
+    try:
+        con = duckdb.connect(db_path, read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_pixelrefer'").fetchone()
+        return not (found and found[0])
+    finally:
+        con.close()
+
+
 def run(args: argparse.Namespace) -> int:
     if (args.sql is None) == (args.file is None):
-        print("pixelrefer query: give exactly one of SQL text or --file", file=sys.stderr)
-        return EXIT_BAD_SQL
+        return _err("give exactly one of SQL text or --file", EXIT_BAD_SQL)
     if args.file is not None:
         try:
             sql = _read_sql_file(args.file)
         except (FileNotFoundError, OSError):
-            print(f"pixelrefer query: no SQL file {args.file!r} (nor in {SQL_DIR})", file=sys.stderr)
-            return EXIT_BAD_SQL
+            return _err(f"no SQL file {args.file!r} (nor in {SQL_DIR})", EXIT_BAD_SQL)
     else:
         sql = args.sql
+    if not args.store:
+        return _err("give --store DIR (or set PIXELREFER_STORE)", EXIT_BAD_SQL)
     if not os.path.isdir(args.store):
-        print(f"pixelrefer query: no store at {args.store} (folder not found)", file=sys.stderr)
-        return EXIT_STORE
-    try:
-        from storage.query import format_result, run_query
-        from storage.store import Store
+        return _err(f"no store at {args.store} (folder not found)", EXIT_STORE)
+    if args.limit is not None and args.limit < 0:
+        return _err("--limit must be 0 (all rows) or more", EXIT_BAD_SQL)
+    from storage.errors import (
+        QueryError,
+        QueryInterrupted,
+        QueryTimeoutError,
+        ReadOnlyQueryError,
+        StoreError,
+    )
+    from storage.formatting import write_result
+    from storage.lockdown import QueryLimits
+    from storage.query import stream_query
 
-        if args.refresh:
-            store = Store.open(args.store, create=False)
-            store.refresh_views()
-            db_path = store.db_path
-            store.close()
-        else:
-            db_path = os.path.join(args.store, "views.duckdb")
-        columns, rows = run_query(db_path, sql)
+    root = os.path.abspath(args.store)
+    db_path = os.path.join(root, "views.duckdb")
+    limit = args.limit if args.limit is not None else (TABLE_LIMIT if args.format == "table" else 0)
+    limits = QueryLimits(memory_limit=args.max_memory, threads=args.threads)
+    try:
+        if args.refresh or _needs_refresh(db_path):
+            db_path = _refresh(root)
+        with stream_query(db_path, sql, root=root, timeout_s=args.timeout or None, limits=limits) as result:
+            n, cut = write_result(sys.stdout, result.columns, result.batches(), args.format, limit)
+        if cut and args.format != "table":
+            print(f"pixelrefer query: output cut at {n} rows by --limit {limit}", file=sys.stderr)
     except ReadOnlyQueryError as exc:
-        print(f"pixelrefer query: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return _err(str(exc), EXIT_REFUSED)
+    except QueryTimeoutError as exc:
+        return _err(str(exc), EXIT_TIMEOUT)
+    except QueryInterrupted:
+        return _err("interrupted", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        return _err("interrupted", EXIT_INTERRUPTED)
     except QueryError as exc:
-        print(f"pixelrefer query: SQL error: {exc}", file=sys.stderr)
-        return EXIT_BAD_SQL
+        return _err(f"SQL error: {exc}", EXIT_BAD_SQL)
     except StoreError as exc:
-        print(f"pixelrefer query: {exc}", file=sys.stderr)
-        return EXIT_STORE
-    text = format_result(columns, rows, args.format)
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return _err(str(exc), EXIT_STORE)
+    except BrokenPipeError:  # e.g. `| head`: the reader went away, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+    sys.stdout.flush()
     return 0

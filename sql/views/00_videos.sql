@@ -1,6 +1,8 @@
 -- videos: one row per probed video. Columns: storage.schemas.SCHEMAS['videos'].
--- {source:videos} is filled by storage.views: the Parquet dataset <root>/videos (hive-partitioned by
--- video_id), or a typed empty relation while the store has no such files.
+-- A small table: {source:videos} is its native copy inside the views file (_pixelrefer.videos), rebuilt
+-- from <root>/videos/video_id=*/probe.parquet at every refresh. decoded_frames / partial_reason (schema
+-- v2): frames that really decode and why decoding stops early (null: complete, or probed before v2).
 CREATE OR REPLACE VIEW videos AS
-SELECT video_id, uri, size_bytes, fps, num_frames, duration_s, width, height, probed_at
+SELECT video_id, uri, size_bytes, fps, num_frames, duration_s, width, height, probed_at,
+       decoded_frames, partial_reason
 FROM {source:videos};

@@ -7,9 +7,9 @@ from storage import SCHEMAS, StoreError, table_from_records
 from storage.schemas import conform_table
 
 DESIGN_COLUMNS = {
-    "videos": "video_id uri size_bytes fps num_frames duration_s width height probed_at",
+    "videos": "video_id uri size_bytes fps num_frames duration_s width height probed_at decoded_frames partial_reason",
     "objects": "video_id track_key object_id first_frame last_frame t_start t_end frames_present max_area "
-    "mean_area_frac mean_score discovered_by color mean_speed_px_s direction_deg tracked_at",
+    "mean_area_frac mean_score discovered_by color mean_speed_px_s direction_deg tracked_at label label_score",
     "object_frames": "video_id track_key object_id frame_idx t x0 y0 x1 y1 area score mask_rle mask_h mask_w",
     "descriptions": "video_id track_key object_ids describe_key prompt_id prompt task answer model_id "
     "frames_used n_tokens latency_ms run_id created_at",

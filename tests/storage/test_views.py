@@ -22,6 +22,8 @@ def test_latest_tracks_pick_the_greatest_tracked_at(populated, fx):
     later = fx.T0.replace(hour=20)
     populated.write_unit("objects", fx.VIDEO_A, "track-z", table_from_records(
         "objects", [fx.object_row(fx.VIDEO_A, "track-z", 9, 0.0, 1.0, "white", 0.0, tracked_at=later)]))
+    assert q(populated, f"SELECT track_key FROM latest_tracks WHERE video_id = '{fx.VIDEO_A}'") == [(fx.NEW_TRACK,)]
+    populated.refresh_views()  # small tables are copied into the views file: new units appear at a refresh
     rows = q(populated, f"SELECT track_key, n_objects FROM latest_tracks WHERE video_id = '{fx.VIDEO_A}'")
     assert rows == [("track-z", 1)]
 
