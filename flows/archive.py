@@ -15,7 +15,7 @@ from prefect import flow
 from flows.phases import run_describe, run_ingest, run_tracking
 from flows.plan import mark_duplicates, plan_describe, plan_ingest, plan_tracking
 from flows.progress import progress
-from flows.run_context import run_context
+from flows.run_context import record_requests, run_context
 from flows.settings import RunSettings
 from flows.stages.discover import Discovery, discover_videos
 from flows.summary import Failure, RunSummary, summarize
@@ -37,6 +37,7 @@ def process_archive(settings: RunSettings) -> RunSummary:
         ingested = mark_duplicates(ingest.settled + run_ingest(ctx, ingest.todo))
         track, unmatched = plan_tracking(settings, store, ingested)
         tracked = track.settled + run_tracking(ctx, track.todo)
+        record_requests(ctx, ingested, tracked)
         describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
         assert describe is not None  # with create_model the model's identity is always known
         described = describe.settled + run_describe(ctx, describe.todo)

@@ -113,7 +113,7 @@ def plan_ingest(store: Store, discovery: Discovery) -> Phase:
             phase.settled.append(skipped_outcome(store, source, video_id))
         else:
             phase.settled.append(IngestOutcome(source.uri, source.local_path, prior.status, video_id,
-                                               error=prior.error, previously=prior.previously))
+                                               source.size_bytes, error=prior.error, previously=prior.previously))
     return phase
 
 

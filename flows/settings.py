@@ -25,10 +25,12 @@ ENV = {
     "PIXELREFER_CACHE_DIR": "local folder where remote (fsspec) videos are copied before decoding",
     "PIXELREFER_WORKER_ID": "name of this worker in the catalog's claims (default: host:pid:random)",
     "PIXELREFER_GPU_LIMIT": "name of the Prefect concurrency limit around model work (default pixelrefer-gpu)",
+    "PIXELREFER_CLAIM_LEASE_S": "seconds without a heartbeat after which another worker takes a claim over (120)",
 }
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 DEFAULT_GPU_LIMIT = "pixelrefer-gpu"
+DEFAULT_CLAIM_LEASE_S = 120.0  # = storage.catalog.DEFAULT_LEASE_S; heartbeats come every quarter of it
 
 
 class SettingsError(ValueError):
@@ -45,6 +47,7 @@ class EnvSettings(BaseSettings):
     cache_dir: str | None = None
     worker_id: str | None = None
     gpu_limit: str | None = None
+    claim_lease_s: float | None = None
 
 
 def env_settings() -> EnvSettings:
@@ -70,7 +73,8 @@ class RunSettings(BaseModel):
     given, motion under profile 'tiny'). sample_fps: frames per second fed to the tracker (None: every
     frame). seeds_file: YAML/JSON file of user boxes/points that start tracks (flows/seeds.py).
     frames_per_object: frames shown to the describe model per object. where: SQL predicate over
-    objects/videos selecting what a describe run describes.
+    objects/videos selecting what a describe run describes. claim_lease_s: how long a worker's claims
+    outlive its last heartbeat before another worker takes them over.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -95,6 +99,7 @@ class RunSettings(BaseModel):
     cache_dir: str | None = None
     extensions: tuple[str, ...] = VIDEO_EXTENSIONS
     gpu_limit: str = DEFAULT_GPU_LIMIT
+    claim_lease_s: float = Field(DEFAULT_CLAIM_LEASE_S, ge=5)
     seed: int = 0
     worker_id: str = Field(default_factory=default_worker_id)
 
@@ -127,7 +132,7 @@ class RunSettings(BaseModel):
         concurrency limit's name from PIXELREFER_* when not given."""
         env = env_settings()
         given = {k: v for k, v in values.items() if v is not None}
-        for name in ("store", "catalog_url", "cache_dir", "gpu_limit"):
+        for name in ("store", "catalog_url", "cache_dir", "gpu_limit", "claim_lease_s"):
             if name not in given and getattr(env, name):
                 given[name] = getattr(env, name)
         if "store" not in given:

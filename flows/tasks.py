@@ -45,12 +45,14 @@ def discover_task(settings: RunSettings) -> list[discover.VideoSource]:
 
 @task(name="ingest", retries=2, retry_delay_seconds=2, task_run_name="ingest {source.uri}", **_POLICY)
 def ingest_task(settings: RunSettings, source: discover.VideoSource, video_id: str | None = None) -> IngestOutcome:
-    return ingest.ingest_video(open_store(settings), source, settings.worker_id, video_id=video_id)
+    return ingest.ingest_video(open_store(settings), source, settings.worker_id, video_id=video_id,
+                               lease_s=settings.claim_lease_s)
 
 
 @task(name="track", retries=1, retry_delay_seconds=2, task_run_name="track {video.uri}", **_POLICY)
 def track_task(settings: RunSettings, video: IngestOutcome, setup: track.TrackingSetup) -> TrackOutcome:
-    return track.track_one(open_store(settings), video, setup, runtime.get_segmenter(settings), settings.worker_id)
+    return track.track_one(open_store(settings), video, setup, runtime.get_segmenter(settings), settings.worker_id,
+                           lease_s=settings.claim_lease_s)
 
 
 @task(name="describe", retries=1, retry_delay_seconds=5, **_POLICY)
@@ -62,7 +64,7 @@ def describe_task(settings: RunSettings, units: list[describe_stage.DescribeUnit
             open_store(settings), units, lambda: runtime.get_engine(handle, settings),
             frames_per_object=settings.frames_per_object, max_pairs=settings.max_pairs_per_video,
             model_id=model_id, run_id=run_id, worker_id=settings.worker_id,
-            items_per_call=max(settings.batch_size * 4, 8), progress=progress,
+            items_per_call=max(settings.batch_size * 4, 8), progress=progress, lease_s=settings.claim_lease_s,
         )
 
 

@@ -14,9 +14,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flows.commands._common import fail, usage_errors
 
@@ -58,12 +59,14 @@ def preflight(settings: RunSettings, needs_tracking: bool = True, needs_model: b
 def _noop(settings: RunSettings, plan: ArchivePlan) -> RunSummary:
     """Record and summarise a run whose every unit is already done."""
     from flows.plan import mark_duplicates
-    from flows.run_context import run_context
+    from flows.run_context import record_requests, run_context
     from flows.summary import Failure, summarize
 
     assert plan.track is not None and plan.describe is not None
     with run_context(settings, "archive", publish=False) as ctx:
-        summarize(ctx.summary, mark_duplicates(plan.ingest.settled), plan.track.settled, plan.describe.settled)
+        ingested = mark_duplicates(plan.ingest.settled)
+        record_requests(ctx, ingested, plan.track.settled)
+        summarize(ctx.summary, ingested, plan.track.settled, plan.describe.settled)
         ctx.summary.failures[:0] = [Failure(who=e.uri, stage="discover", reason=e.reason)
                                     for e in plan.discovery.skipped]
         ctx.summary.notes += [f"seed for {s.video!r} matches no video of the archive" for s in plan.unmatched_seeds]
@@ -103,23 +106,52 @@ def run_pipeline(command: str, settings: RunSettings, kind: str) -> int:
     return _run_flow(command, settings, load_flow)
 
 
+class _Interrupts:
+    """Remembers a Ctrl-C while the run is on: Prefect may turn the KeyboardInterrupt raised inside a task
+    into another exception (a crashed task or flow run), but the exit code must still say "interrupted"."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupts:
+        self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
 def _run_flow(command: str, settings: RunSettings, load_flow: Callable[[], Callable[[RunSettings], RunSummary]]) -> int:
     from flows.local_server import local_prefect_server
-    from flows.phases import RunAborted
 
     loaded: list[Callable[[RunSettings], RunSummary]] = []
+    interrupts = _Interrupts()
     try:
-        with local_prefect_server(while_starting=lambda: loaded.append(load_flow())):
+        with interrupts, local_prefect_server(while_starting=lambda: loaded.append(load_flow())):
             summary = loaded[0](settings)
-    except KeyboardInterrupt:
-        print(f"pixelrefer {command}: interrupted; finished units are kept, a re-run resumes", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except usage_errors() as exc:
-        return fail(command, exc, code=EXIT_USAGE)
-    except RunAborted as exc:
-        return fail(command, f"the run stopped: {exc}", code=EXIT_ABORTED)
-    except Exception as exc:
-        log.debug("run failed", exc_info=True)
-        return fail(command, f"the run failed: {type(exc).__name__}: {exc}", code=EXIT_ABORTED)
+    except BaseException as exc:
+        if interrupts.seen or isinstance(exc, KeyboardInterrupt):
+            print(f"pixelrefer {command}: interrupted; finished units are kept, a re-run resumes", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return _failure(command, exc)
     print(summary.text())
     return 0
+
+
+def _failure(command: str, exc: BaseException) -> int:
+    """The exit code and one line for a run that ended with `exc` (the traceback is for -v)."""
+    from flows.phases import RunAborted
+
+    if isinstance(exc, usage_errors()):
+        return fail(command, exc, code=EXIT_USAGE)
+    if isinstance(exc, RunAborted):
+        return fail(command, f"the run stopped: {exc}", code=EXIT_ABORTED)
+    if not isinstance(exc, Exception):
+        raise exc  # SystemExit and the like are not failures of the run
+    log.debug("run failed", exc_info=exc)
+    return fail(command, f"the run failed: {type(exc).__name__}: {exc}", code=EXIT_ABORTED)

@@ -21,6 +21,7 @@ from flows.stages.outcomes import DescribeOutcome, Status
 from flows.stages.units import UnitRef, claim_ref, error_text, finish, prior_status, record_failure
 from pixelrefer_core.errors import VideoError
 from storage import Store, table_from_records
+from storage.catalog import DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
     from pixelrefer_core.inference import DescribeEngine, DescribeItem, DescribeResult
@@ -72,7 +73,7 @@ class DescribeUnit:
 
 
 def describe_ref(video_id: str, describe_key: str, uri: str | None = None) -> UnitRef:
-    return UnitRef(DESCRIBE_STAGE, video_id, describe_key, ("descriptions",), uri)
+    return UnitRef(DESCRIBE_STAGE, video_id, describe_key, uri)
 
 
 def plan_units(store: Store, targets: Sequence[DescribeTarget], prompts: Sequence[PromptSpec],
@@ -112,6 +113,7 @@ def describe_units(
     worker_id: str,
     items_per_call: int = 32,
     progress: Callable[[str], None] | None = None,
+    lease_s: float = DEFAULT_LEASE_S,
 ) -> list[DescribeOutcome]:
     """Claim, build, run and write `units`; returns one outcome per unit.
 
@@ -124,7 +126,7 @@ def describe_units(
         by_video.setdefault(unit.target.video_id, []).append(unit)
     try:
         for video_units in by_video.values():
-            mine = [u for u in video_units if claim_ref(store, u.ref, worker_id)]
+            mine = [u for u in video_units if claim_ref(store, u.ref, worker_id, lease_s)]
             run.outcomes += [DescribeOutcome(u.target.video_id, u.describe_key, u.prompt.id, Status.BUSY)
                              for u in video_units if u not in mine]
             if mine:

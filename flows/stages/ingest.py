@@ -18,6 +18,7 @@ from flows.stages.outcomes import IngestOutcome, Status
 from flows.stages.units import UnitRef, run_unit
 from pixelrefer_core.video import VideoInfo, fingerprint, probe
 from storage import Store, table_from_records
+from storage.catalog import DEFAULT_LEASE_S
 
 __all__ = ["INGEST_STAGE", "PROBE_KEY", "ingest_ref", "ingest_video", "skipped_outcome"]
 
@@ -28,7 +29,7 @@ _PROBE_FIELDS = ("fps", "num_frames", "width", "height", "duration_s")
 
 
 def ingest_ref(video_id: str, uri: str | None = None) -> UnitRef:
-    return UnitRef(INGEST_STAGE, video_id, PROBE_KEY, ("videos",), uri)
+    return UnitRef(INGEST_STAGE, video_id, PROBE_KEY, uri)
 
 
 def skipped_outcome(store: Store, source: VideoSource, video_id: str) -> IngestOutcome:
@@ -36,7 +37,7 @@ def skipped_outcome(store: Store, source: VideoSource, video_id: str) -> IngestO
     with store.fs.open(store.unit_path("videos", video_id, PROBE_KEY), "rb") as fh:
         row = pq.ParquetFile(fh).read().to_pylist()[0]
     return IngestOutcome(uri=source.uri, local_path=source.local_path, status=Status.SKIPPED, video_id=video_id,
-                         **{k: row[k] for k in _PROBE_FIELDS})
+                         size_bytes=source.size_bytes, **{k: row[k] for k in _PROBE_FIELDS})
 
 
 def _row(video_id: str, source: VideoSource, info: VideoInfo) -> dict:
@@ -47,7 +48,8 @@ def _row(video_id: str, source: VideoSource, info: VideoInfo) -> dict:
     )
 
 
-def ingest_video(store: Store, source: VideoSource, worker_id: str, video_id: str | None = None) -> IngestOutcome:
+def ingest_video(store: Store, source: VideoSource, worker_id: str, video_id: str | None = None,
+                 lease_s: float = DEFAULT_LEASE_S) -> IngestOutcome:
     """Fingerprint (unless the plan already did: `video_id`) + probe `source` and record it; see
     IngestOutcome for the outcomes. Raises only for transient problems (I/O while copying or writing):
     the caller may retry those.
@@ -62,8 +64,8 @@ def ingest_video(store: Store, source: VideoSource, worker_id: str, video_id: st
         store.write_unit("videos", video_id, PROBE_KEY, table_from_records("videos", [written]))
         return 1
 
-    result = run_unit(store, ref, worker_id, work)
-    base = dict(uri=source.uri, local_path=local, video_id=video_id)
+    result = run_unit(store, ref, worker_id, work, lease_s)
+    base = dict(uri=source.uri, local_path=local, video_id=video_id, size_bytes=source.size_bytes)
     if result.status == Status.DONE:
         return IngestOutcome(**base, status=Status.DONE, **{k: written[k] for k in _PROBE_FIELDS})
     if result.status == Status.SKIPPED:

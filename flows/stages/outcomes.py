@@ -31,6 +31,7 @@ class IngestOutcome:
     local_path: str
     status: Status
     video_id: str | None = None
+    size_bytes: int | None = None
     fps: float | None = None
     num_frames: int | None = None
     width: int | None = None

@@ -22,6 +22,7 @@ from flows.stages.outcomes import IngestOutcome, Status, TrackOutcome
 from flows.stages.units import UnitRef, run_unit
 from pixelrefer_core.tracking import TRACKER_VERSION, ObjectTrack, Prompt, Segmenter, TrackerConfig
 from storage import Store, table_from_records
+from storage.catalog import DEFAULT_LEASE_S
 
 __all__ = ["TRACK_STAGE", "TrackingSetup", "track_one", "track_ref", "tracking_setup", "tracks_to_tables"]
 
@@ -54,8 +55,7 @@ def tracking_setup(config: TrackerConfig, segmenter_id: str, seeds: tuple[SeedSp
 
 
 def track_ref(video_id: str, track_key: str, uri: str | None = None) -> UnitRef:
-    # object_frames first: `objects` marks the unit as present for readers.
-    return UnitRef(TRACK_STAGE, video_id, track_key, ("object_frames", "objects"), uri)
+    return UnitRef(TRACK_STAGE, video_id, track_key, uri)
 
 
 def tracks_to_tables(video_id: str, track_key: str, tracks: list[ObjectTrack]) -> tuple[pa.Table, pa.Table]:
@@ -91,7 +91,7 @@ def run_tracker(local_path: str, setup: TrackingSetup, segmenter: Segmenter) -> 
 
 
 def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmenter: Segmenter,
-              worker_id: str) -> TrackOutcome:
+              worker_id: str, lease_s: float = DEFAULT_LEASE_S) -> TrackOutcome:
     """Track one ingested video unless its unit is done; failures are recorded in the catalog (see
     flows.stages.units: a VideoError is permanent and returned, anything else is raised for a retry)."""
     assert video.video_id is not None, "only ingested videos are tracked"
@@ -99,14 +99,14 @@ def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmente
     found: list[ObjectTrack] = []
     started = time.perf_counter()
 
-    def work() -> int:
+    def work() -> dict[str, int]:
         found.extend(run_tracker(video.local_path, setup, segmenter))
         objects, object_frames = tracks_to_tables(vid, key, found)
-        store.write_unit("object_frames", vid, key, object_frames)
+        store.write_unit("object_frames", vid, key, object_frames)  # first: `objects` marks the unit present
         store.write_unit("objects", vid, key, objects)
-        return objects.num_rows
+        return {"objects": objects.num_rows, "object_frames": object_frames.num_rows}
 
-    result = run_unit(store, track_ref(vid, key, video.uri), worker_id, work)
+    result = run_unit(store, track_ref(vid, key, video.uri), worker_id, work, lease_s)
     base = dict(video_id=vid, uri=video.uri, local_path=video.local_path, track_key=key, status=result.status)
     if result.status == Status.DONE:
         return TrackOutcome(**base, n_objects=len(found), seconds=time.perf_counter() - started)

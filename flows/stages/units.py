@@ -23,6 +23,8 @@ from flows.stages.claims import claim
 from flows.stages.outcomes import Status
 from pixelrefer_core.errors import ModelLoadError, PromptError, VideoError
 from storage import Store
+from storage.catalog import DEFAULT_LEASE_S
+from storage.layout import STAGE_TABLES
 
 __all__ = ["PERMANENT_ERRORS", "SYSTEMIC_ERRORS", "UnitRef", "UnitResult", "claim_ref", "error_text", "finish", "prior_status",
            "record_failure", "run_unit"]
@@ -34,13 +36,16 @@ SYSTEMIC_ERRORS: tuple[type[BaseException], ...] = (ModelLoadError,)
 
 @dataclass(frozen=True)
 class UnitRef:
-    """A unit of work and the store tables it writes (one file each, named by `key`)."""
+    """A unit of work; it writes one file named `key` in each of its stage's tables (STAGE_TABLES)."""
 
     stage: str
     video_id: str
     key: str
-    tables: tuple[str, ...]
     uri: str | None = None
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return STAGE_TABLES[self.stage]
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,20 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {reason}"
 
 
-def _damage(store: Store, ref: UnitRef) -> str | None:
-    """Why the files of a unit recorded as done cannot be used (None: intact)."""
-    for table in ref.tables:
-        if not store.has_unit(table, ref.video_id, ref.key):
-            return f"its {table} file is missing"
-    return None
+def _heal(store: Store, ref: UnitRef) -> bool:
+    """True when every file of a unit recorded as done is intact (present, readable, its table's schema,
+    the row count the catalog recorded). Otherwise damaged files are set aside (quarantined), the unit
+    is re-queued, and False is returned: the unit is redone."""
+    damaged = [state for table in ref.tables
+               if not (state := store.check_unit(table, ref.video_id, ref.key)).ok]
+    for state in damaged:
+        log.warning("%s unit %s of video %s was done but its %s file is %s (%s): redoing it", ref.stage,
+                    ref.key, ref.video_id[:12], state.table, state.state.replace("_", " "), state.reason)
+        if state.state == "missing":
+            store.catalog.requeue_unit(ref.stage, ref.video_id, ref.key, reason=f"{state.table} file missing")
+        else:
+            store.quarantine(state.table, ref.video_id, ref.key, state.reason or state.state, requeue=True)
+    return not damaged
 
 
 def prior_status(store: Store, ref: UnitRef) -> UnitResult | None:
@@ -71,25 +84,23 @@ def prior_status(store: Store, ref: UnitRef) -> UnitResult | None:
     if record is None:
         return None
     if record.state == "done":
-        damage = _damage(store, ref)
-        if damage is None:
-            return UnitResult(Status.SKIPPED)
-        # Healing: the unit becomes a retryable failure, which the normal claim below takes.
-        log.warning("%s unit %s/%s was done but %s: redoing it", ref.stage, ref.video_id[:12], ref.key, damage)
-        store.catalog.mark_failed(ref.stage, ref.video_id, ref.key, f"redone: {damage}", retryable=True)
-        return None
+        return UnitResult(Status.SKIPPED) if _heal(store, ref) else None
     if record.state == "failed" and not record.retryable:
         return UnitResult(Status.FAILED, error=record.error, previously=True)
     return None
 
 
-def claim_ref(store: Store, ref: UnitRef, worker_id: str) -> bool:
-    """Claim the unit for `worker_id` (atomic across workers and machines)."""
-    return claim(store.catalog, ref.stage, ref.video_id, ref.key, worker_id, uri=ref.uri)
+def claim_ref(store: Store, ref: UnitRef, worker_id: str, lease_s: float = DEFAULT_LEASE_S) -> bool:
+    """Claim the unit for `worker_id` (atomic across workers and machines; see flows.stages.claims)."""
+    return claim(store.catalog, ref.stage, ref.video_id, ref.key, worker_id, uri=ref.uri, lease_s=lease_s)
 
 
-def finish(store: Store, ref: UnitRef, rows: int | None = None) -> None:
-    store.catalog.mark_done(ref.stage, ref.video_id, ref.key)
+Rows = int | dict[str, int]  # rows written: one count, or one per table of the unit
+
+
+def finish(store: Store, ref: UnitRef, rows: Rows | None = None) -> None:
+    """Mark the unit done with the row counts of its files (what `verify` and healing check against)."""
+    store.catalog.mark_done(ref.stage, ref.video_id, ref.key, rows=rows)
 
 
 def record_failure(store: Store, ref: UnitRef, exc: BaseException) -> str:
@@ -100,13 +111,14 @@ def record_failure(store: Store, ref: UnitRef, exc: BaseException) -> str:
     return reason
 
 
-def run_unit(store: Store, ref: UnitRef, worker_id: str, work: Callable[[], int]) -> UnitResult:
+def run_unit(store: Store, ref: UnitRef, worker_id: str, work: Callable[[], Rows],
+             lease_s: float = DEFAULT_LEASE_S) -> UnitResult:
     """The whole sequence for one unit: skip if done, claim, `work()` (writes the files, returns the row
     count), mark done; a permanent failure is recorded and returned, any other is recorded and raised."""
     prior = prior_status(store, ref)
     if prior is not None:
         return prior
-    if not claim_ref(store, ref, worker_id):
+    if not claim_ref(store, ref, worker_id, lease_s):
         return UnitResult(Status.BUSY)
     try:
         rows = work()

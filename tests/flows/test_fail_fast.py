@@ -19,7 +19,7 @@ TINY = ["--profile", "tiny", "--segmenter", "motion", "--sample-fps", "6", "--fr
 
 
 def _env(**changes):
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     env.pop("PREFECT_API_URL", None)
     env.update({k: v for k, v in changes.items() if v is not None})
     return env
@@ -142,13 +142,13 @@ def test_ctrl_c_stops_a_run_with_exit_130_and_one_line(tmp_path, prefect_server)
     from flows.demo_archive import ArchiveScene, make_archive
     from pixelrefer_core.synthetic import SyntheticObject
 
-    # long enough (every frame tracked) that the interrupt arrives while work is going on
+    # long enough (every frame tracked: tens of seconds) that the interrupt arrives while work goes on
     scene = ArchiveScene("long.mp4", (SyntheticObject("red", "rect", 20, start=(10, 40), velocity=(0.5, 0.0)),),
-                         num_frames=900, fps=30.0, width=160, height=120, seed=5)
+                         num_frames=1500, fps=30.0, width=160, height=120, seed=5)
     archive = tmp_path / "archive"
     make_archive(str(archive), (scene,), corrupt=False)
     proc = subprocess.Popen([sys.executable, "-m", "flows", "run", str(archive), "--store", str(tmp_path / "s"),
-                             "--profile", "tiny", "--segmenter", "motion"], cwd=REPO,
+                             "--profile", "tiny", "--segmenter", "motion", "--sample-fps", "30"], cwd=REPO,
                             env=_env(PREFECT_API_URL=prefect_server), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     assert proc.stdout is not None
