@@ -21,39 +21,23 @@ from flows.stages.describe import DescribeTarget, plan_units
 from flows.stages.discover import localize, source_for_uri
 from flows.summary import RunSummary, add_describe_counts
 from flows.tasks import refresh_views_task
-from storage import Store, StoreError
-from storage.query import check_read_only
+from storage import Store
+from storage.predicates import select_objects
 
 __all__ = ["describe_objects", "select_targets"]
 
 log = logging.getLogger(__name__)
 
-_SELECT = """
-SELECT objects.video_id, objects.track_key, objects.object_id, videos.uri
-FROM latest_objects AS objects JOIN videos AS videos ON objects.video_id = videos.video_id
-{where}
-ORDER BY objects.video_id, objects.object_id
-"""
-
-
 def select_targets(store: Store, where: str | None, cache_dir: str) -> list[DescribeTarget]:
     """Tracked videos (latest tracking) with the objects matching `where` (None: all of them).
 
-    Raises StoreError when the predicate is not valid SQL over objects/videos.
+    Raises PredicateError (a StoreError) when `where` is not one read-only boolean expression over
+    objects/videos; it is checked and run by the storage layer on a locked-down connection.
     """
-    con = store.connect()
-    try:
-        sql = _SELECT.format(where=f"WHERE ({where})" if where else "")
-        try:
-            check_read_only(con, sql)  # a predicate must not smuggle in a second, writing statement
-            rows = con.execute(sql).fetchall()
-        except Exception as exc:
-            raise StoreError(f"--where {where!r} is not a valid predicate over objects/videos: {exc}") from exc
-    finally:
-        con.close()
+    rows = select_objects(store, where).to_pylist()
     grouped: dict[tuple[str, str], tuple[str, list[int]]] = {}
-    for video_id, track_key, object_id, uri in rows:
-        grouped.setdefault((video_id, track_key), (uri, []))[1].append(int(object_id))
+    for row in rows:
+        grouped.setdefault((row["video_id"], row["track_key"]), (row["uri"], []))[1].append(int(row["object_id"]))
     targets = []
     for (video_id, track_key), (uri, object_ids) in grouped.items():
         source = source_for_uri(uri, cache_dir)

@@ -95,6 +95,10 @@ def check_inputs(settings: RunSettings, create_store: bool = True) -> None:
         load_prompts(settings.prompts_file)
     if settings.seeds_file:
         load_seeds(settings.seeds_file)
+    if settings.where:
+        from storage.predicates import validate_predicate
+
+        validate_predicate(settings.where)  # one read-only boolean expression, before anything is recorded
     if os.path.exists(settings.store) and not os.path.isdir(settings.store):
         raise StoreError(f"store {settings.store} is a file, not a folder")
     try:

@@ -131,10 +131,34 @@ def test_status_reports_runs_counts_and_failures(clean_run):
     assert "track     done 2" in text and "corrupt.mp4" in text and "not retried" in text
 
 
-@pytest.mark.parametrize("where", ["color = 'red'); COPY (SELECT 1) TO '/tmp/x.csv'; SELECT (1", "no_such_column = 1"])
+HOSTILE_WHERE = [
+    "color = 'red'); COPY (SELECT 1) TO '/tmp/x.csv'; SELECT (1",
+    "no_such_column = 1",
+    "1=0) UNION ALL SELECT video_id, track_key, 99, uri FROM videos --",
+    "color IN (SELECT content FROM read_text('/etc/passwd'))",
+    "color = 'red' -- and the rest is swallowed",
+]
+
+
+@pytest.mark.parametrize("where", HOSTILE_WHERE)
 def test_describe_selection_refuses_writes_and_bad_predicates(clean_run, where):
     from flows.describe import select_targets
     from storage import StoreError
 
     with pytest.raises(StoreError, match="--where"):
         select_targets(Store.open(clean_run[0], create=False), where, cache_dir=str(clean_run[0]))
+
+
+@pytest.mark.parametrize("where", HOSTILE_WHERE[2:4])
+def test_describe_cli_refuses_a_hostile_where_before_recording_anything(clean_run, tmp_path, capsys, where):
+    from flows.cli import main
+
+    copy = tmp_path / "store"
+    shutil.copytree(clean_run[0], copy)
+    before = Store.open(str(copy), create=False).catalog
+    runs, units = len(before.runs()), len(before.units())
+    assert main(["describe", "--store", str(copy), "--profile", "tiny", "--where", where]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pixelrefer describe:") and "--where" in err and "Traceback" not in err
+    after = Store.open(str(copy), create=False).catalog
+    assert len(after.runs()) == runs and len(after.units()) == units
