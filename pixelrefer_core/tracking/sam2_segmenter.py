@@ -25,6 +25,7 @@ import numpy as np
 
 from pixelrefer_core.compat_torchvision import ensure_torchvision
 from pixelrefer_core.errors import ModelLoadError
+from pixelrefer_core.tracking.registry import sam2_segmenter_id
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class SAM2Segmenter:
 
         config, ckpt_path, overrides = resolve_checkpoint(checkpoint, profile)
         self.device = torch.device(device)
-        self.segmenter_id = f"sam2:{'tiny-random-256' if profile == 'tiny' else checkpoint}"
+        self.segmenter_id = sam2_segmenter_id(checkpoint, profile, seed, amg_kwargs, whole_frame_frac)
         self.whole_frame_frac = whole_frame_frac
         torch.manual_seed(seed)
         try:

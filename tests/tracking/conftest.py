@@ -31,6 +31,17 @@ class TruthSegmenter:
     def discover(self, frame):
         return [m for m in self.truth[self._f(frame)].values() if self.rng.random() >= self.miss]
 
+    def prompt_mask(self, frame, box=None, points=None, labels=None):
+        """The ground-truth object covering most of `box` (None when the box holds no object)."""
+        gt = self.truth[self._f(frame)]
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        best, cover = None, 0
+        for m in gt.values():
+            c = int(m[y0:y1, x0:x1].sum())
+            if c > cover:
+                best, cover = m, c
+        return best
+
     def propagate(self, frames, seeds):
         self.calls.append(len(frames))
         f0 = self._f(frames[0])
