@@ -16,7 +16,14 @@ from pixelrefer_core.tracking.prompts import validate_prompt
 from pixelrefer_core.tracking.registry import SEGMENTER_KINDS, build_segmenter, segmenter_id_for
 from pixelrefer_core.tracking.segmenter import Segmenter
 from pixelrefer_core.tracking.tracker import track_file, track_video
-from pixelrefer_core.tracking.types import Detection, FrameRecord, ObjectTrack, Prompt, SkippedPrompt, TrackerConfig
+from pixelrefer_core.tracking.types import (
+    Detection,
+    FrameRecord,
+    ObjectTrack,
+    Prompt,
+    SkippedPrompt,
+    TrackerConfig,
+)
 
 #: Bump when a code change alters tracking results (it is part of the track_key).
 #: v2: seeds that yield no mask change nothing; seeded objects' backward extension is thresholded;

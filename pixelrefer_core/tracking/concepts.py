@@ -95,7 +95,7 @@ def parse_concepts(text: str) -> list[ConceptSpec]:
     for i, part in enumerate(parts, 1):
         if not part.strip():
             raise PromptError(f"concepts {text!r}: entry {i} is empty (concepts are separated by commas)")
-    return validate_concepts(parts)
+    return validate_concepts([p.strip() for p in parts])
 
 
 __all__ = ["DEFAULT_CONCEPT_THRESHOLD", "ConceptSpec", "normalise_concept", "parse_concepts", "validate_concepts"]

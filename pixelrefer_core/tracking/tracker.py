@@ -249,8 +249,9 @@ class _Session:
 
         Prediction: last centroid + median recent velocity x frames elapsed. Gate radius: `reid_gate` x
         the object's size (sqrt of its largest recent area) + half the predicted travel. Areas must agree
-        within a factor of 4, and labels when both the track and the detection have one. Centroids, not
-        IoU, because a fast small object may not overlap itself.
+        within a factor of 4; a labelled detection cannot revive a track that carried two or more labelled
+        detections, none with its label (a detector's occasional wrong label does not block revival).
+        Centroids, not IoU, because a fast small object may not overlap itself.
         """
         vx, vy = tr.velocity()
         gap = idx - tr.last_idx
@@ -259,11 +260,11 @@ class _Session:
         recent = [tr.records[k].area for k in sorted(tr.records)[-6:]]
         ref_area = float(max(recent))
         gate = self.cfg.reid_gate * np.sqrt(ref_area) + 0.5 * np.hypot(vx, vy) * gap
-        label, _ = tr.label()
+        seen = {k: len(v) for k, v in tr.votes.items()}
         out = np.zeros(len(dets))
         for i, d in enumerate(dets):
-            if label is not None and d.label is not None and d.label != label:
-                continue
+            if d.label is not None and sum(seen.values()) >= 2 and d.label not in seen:
+                continue  # never called this in two or more detections: another kind of object
             a = float(mask_area(d.mask))
             if not 0.25 <= a / ref_area <= 4.0:
                 continue
