@@ -15,7 +15,7 @@ from pixelrefer_core.tracking.motion import MotionSegmenter
 from pixelrefer_core.tracking.prompts import validate_prompt
 from pixelrefer_core.tracking.registry import SEGMENTER_KINDS, build_segmenter, segmenter_id_for
 from pixelrefer_core.tracking.segmenter import Segmenter
-from pixelrefer_core.tracking.tracker import track_file, track_video
+from pixelrefer_core.tracking.tracker import prefetched_frames, track_file, track_video
 from pixelrefer_core.tracking.types import (
     Detection,
     FrameRecord,
@@ -59,6 +59,7 @@ __all__ = [
     "TrackerConfig",
     "build_segmenter",
     "parse_concepts",
+    "prefetched_frames",
     "segmenter_id_for",
     "track_file",
     "track_video",

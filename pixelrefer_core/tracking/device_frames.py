@@ -23,13 +23,16 @@ import numpy as np
 
 
 def frames_to_tensor(
-    frames: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float], device: Any
+    frames: Sequence[np.ndarray], size: int, mean: Sequence[float], std: Sequence[float], device: Any,
+    pin: bool = False,
 ) -> Any:
-    """[N, 3, size, size] float32 on `device` from RGB HxWx3 uint8 frames (all of one shape)."""
+    """[N, 3, size, size] float32 on `device` from RGB HxWx3 uint8 frames (all of one shape).
+    `pin`: copy through page-locked memory (an asynchronous host-to-GPU transfer)."""
     import torch
     import torch.nn.functional as F
 
-    batch = torch.from_numpy(np.ascontiguousarray(np.stack(frames))).to(device, non_blocking=True)
+    host = torch.from_numpy(np.ascontiguousarray(np.stack(frames)))
+    batch = (host.pin_memory() if pin else host).to(device, non_blocking=pin)
     x = batch.permute(0, 3, 1, 2).float() / 255.0
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     m = torch.tensor(mean, device=x.device, dtype=x.dtype)[None, :, None, None]
@@ -46,17 +49,31 @@ class DeviceFrameCache:
     def __init__(self, size: int, mean: Sequence[float], std: Sequence[float], device: Any, capacity: int = 32):
         self.size, self.mean, self.std, self.device, self.capacity = size, tuple(mean), tuple(std), device, capacity
         self._lock = threading.Lock()
-        self._items: OrderedDict[int, tuple[weakref.ref[np.ndarray], Any]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[weakref.ref[np.ndarray], Any, Any]] = OrderedDict()
+        self._stream: Any = None
         self.hits = 0
         self.misses = 0
 
     def put(self, frames: Sequence[np.ndarray]) -> None:
-        if not frames:
+        """Prepare `frames` now. On CUDA the copy and resize run on a side stream (the caller is a prefetch
+        thread) and the consumer's stream waits for them before use."""
+        if not frames or self.capacity <= 0:
             return
-        t = frames_to_tensor(frames, self.size, self.mean, self.std, self.device)
+        import torch
+
+        event = None
+        if torch.device(self.device).type == "cuda":
+            if self._stream is None:
+                self._stream = torch.cuda.Stream(device=self.device)
+            with torch.cuda.stream(self._stream):
+                t = frames_to_tensor(frames, self.size, self.mean, self.std, self.device, pin=True)
+                event = torch.cuda.Event()
+                event.record(self._stream)
+        else:
+            t = frames_to_tensor(frames, self.size, self.mean, self.std, self.device)
         with self._lock:
             for f, x in zip(frames, t, strict=True):
-                self._items[id(f)] = (weakref.ref(f), x)
+                self._items[id(f)] = (weakref.ref(f), x, event)
                 self._items.move_to_end(id(f))
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
@@ -71,6 +88,8 @@ class DeviceFrameCache:
                 entry = self._items.get(id(f))
                 if entry is not None and entry[0]() is f:
                     found[i] = entry[1]
+                    if entry[2] is not None:  # prepared on the side stream: wait for it
+                        torch.cuda.current_stream(self.device).wait_event(entry[2])
         self.hits += len(found)
         self.misses += len(frames) - len(found)
         if len(found) == len(frames):

@@ -23,7 +23,7 @@ DISCOVER_MODES: tuple[str, ...] = ("concepts", "both")
 
 # Options of each kind that change results (they enter the id) and those that only change speed.
 _SAM2_RESULT_OPTIONS = ("seed", "amg_kwargs", "whole_frame_frac")
-_SAM2_SPEED_OPTIONS = ("compile",)
+_SAM2_SPEED_OPTIONS = ("compile", "prefetch", "batch_objects")
 _SAM3_RESULT_OPTIONS = (
     "concepts", "thresholds", "default_threshold", "propagator", "discover", "sam2_checkpoint", "seed",
     "mask_threshold", "nms_iou", "whole_frame_frac",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from pixelrefer_core.masks import mask_area, mask_centroid, mask_iou
 from pixelrefer_core.tracking.association import hungarian_match, uncovered_fraction
+from pixelrefer_core.tracking.device_frames import Prefetcher
 from pixelrefer_core.tracking.prompts import prompt_mask_or_reason
 from pixelrefer_core.tracking.segmenter import (
     Segmenter,
@@ -338,15 +339,38 @@ def track_video(
     return session.finish()
 
 
+def prefetched_frames(
+    path: str, config: TrackerConfig, segmenter: Segmenter | None = None, depth: int = 1
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """`(frame_idx, t, rgb)` of `path` at `config.sample_fps`, decoded `config.chunk_size` frames at a time on
+    a background thread, up to `depth` chunks ahead; each chunk is also handed to the segmenter's
+    `prepare_frames` (when it has one) on that thread, so frames reach the device before they are needed.
+    Decoding and upload overlap with tracking; frames alive grow by at most (depth + 1) x chunk_size.
+    VideoErrors of the reader are raised here, after the frames that did decode."""
+    from pixelrefer_core.video import iter_frame_chunks
+
+    prepare = getattr(segmenter, "prepare_frames", None)
+
+    def work(chunk: list[tuple[int, float, np.ndarray]]) -> None:
+        if prepare is not None:
+            prepare([rgb for _, _, rgb in chunk])
+
+    with Prefetcher(iter_frame_chunks(path, config.sample_fps, config.chunk_size), work, depth) as ahead:
+        for chunk, _ in ahead:
+            yield from chunk
+
+
 def track_file(
     path: str,
     segmenter: Segmenter,
     config: TrackerConfig,
     prompts: Sequence[Prompt] = (),
     on_prompt_skipped: PromptSkipped | None = None,
+    prefetch: bool = False,
 ) -> list[ObjectTrack]:
-    """`track_video` over a video file sampled at `config.sample_fps`, decoded `config.chunk_size` frames at a time."""
+    """`track_video` over a video file sampled at `config.sample_fps`, decoded `config.chunk_size` frames at
+    a time (on a background thread, ahead of use, with `prefetch`: see `prefetched_frames`)."""
     from pixelrefer_core.video import iter_frames
 
-    frames = iter_frames(path, config.sample_fps, config.chunk_size)
+    frames = prefetched_frames(path, config, segmenter) if prefetch else iter_frames(path, config.sample_fps, config.chunk_size)
     return track_video(frames, segmenter, config, prompts, on_prompt_skipped)
