@@ -98,16 +98,20 @@ class MotionSegmenter:
         """Foreground mask at work resolution (bool)."""
         if key in self._fg_cache:
             return self._fg_cache[key]
-        small = self._small(frame).astype(np.int16)
-        diff = np.abs(small - self._background()).max(axis=2)
-        fg = (diff > self.threshold).astype(np.uint8)
-        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
+        fg = self._foreground_now(frame)
         if len(self._frames) >= self.min_history:  # early estimates are redone once the model is warm
             self._fg_cache[key] = fg
             if len(self._fg_cache) > self._cache_size:
                 self._fg_cache.popitem(last=False)
         return fg
+
+    def _foreground_now(self, frame: np.ndarray) -> np.ndarray:
+        """Foreground against the current background, computed without touching the caches."""
+        small = self._small(frame).astype(np.int16)
+        diff = np.abs(small - self._background()).max(axis=2)
+        fg = (diff > self.threshold).astype(np.uint8)
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        return cv2.morphologyEx(fg, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)).astype(bool)
 
     def _components(self, fg: np.ndarray) -> tuple[int, np.ndarray, list[int]]:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
@@ -206,11 +210,19 @@ class MotionSegmenter:
             out.append(frame_out)
         return out
 
-    def prompt_mask(self, frame: np.ndarray, box=None, points=None, labels=None) -> np.ndarray | None:
-        """Foreground inside `box` (or the components under positive `points`); the box itself if none."""
-        (key,) = self._observe([frame])
+    def prompt_mask(
+        self,
+        frame: np.ndarray,
+        box: Sequence[float] | None = None,
+        points: Sequence[Sequence[float]] | None = None,
+        labels: Sequence[int] | None = None,
+    ) -> np.ndarray | None:
+        """Foreground inside `box` (or the components under positive `points`); the box itself if none.
+
+        Read-only: the frame is compared with the current background model and not added to it, so a
+        seed leaves the model (and every later mask) as it would be without the seed."""
         h, w = frame.shape[:2]
-        fg = self._full(self._foreground(frame, key), (h, w)) if len(self._frames) >= 2 else np.zeros((h, w), bool)
+        fg = self._full(self._foreground_now(frame), (h, w)) if len(self._frames) >= 2 else np.zeros((h, w), bool)
         if box is not None:
             x0, y0, x1, y1 = (int(round(v)) for v in box)
             region = np.zeros((h, w), dtype=bool)

@@ -4,10 +4,16 @@ Frames come from our own decoder (`pixelrefer_core.video`), never from `init_sta
 preloads the whole file as float32 at 1024 px). `propagate` builds the predictor's inference state from
 the chunk's in-memory frames exactly as `SAM2VideoPredictor.init_state` does (same keys), with frames
 resized to the model's square input size (bilinear, antialiased; decord's loader uses FFmpeg scaling)
-and normalised with the ImageNet mean/std the loader uses. Objects are seeded with `add_new_mask` on the
+and normalised with the ImageNet mean/std the loader uses. Objects are seeded with their masks on the
 chunk's first frame, so memory is bounded by the chunk length. Mask logits are thresholded on the device
 before moving to the CPU; an object is dropped on a frame where its object score says "absent" or its
 mask covers nearly the whole frame.
+
+For speed (all verified on CPU to give the same masks): `batch_objects` propagates every object of a
+chunk in one batched predictor call per frame (`sam2_batched`) instead of one call per object;
+`prepare_frames` (called ahead by a prefetch thread, see `tracker.prefetched_frames`) resizes and moves
+frames to the device before they are needed; on CUDA the model runs under bf16 autocast, and `compile`
+compiles the image encoder (`torch.compile`, as SAM 2's own `compile_image_encoder` does).
 
 Checkpoints: an HF id in `HF_MODELS` (downloaded with huggingface_hub), a local .pt path, or
 `profile='tiny'`: a randomly initialised Hiera-T at 256 px, seeded (deterministic), for offline tests.
@@ -19,12 +25,16 @@ import contextlib
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from pixelrefer_core.compat_torchvision import ensure_torchvision
 from pixelrefer_core.errors import ModelLoadError
+from pixelrefer_core.tracking.device_frames import DeviceFrameCache
+from pixelrefer_core.tracking.registry import sam2_segmenter_id
+from pixelrefer_core.tracking.sam2_batched import propagate_batched
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,19 @@ TINY_OVERRIDES = [
 ]
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """`propagate_in_video` wraps its loop in tqdm unconditionally: hide that bar while it runs."""
+    import sam2.sam2_video_predictor as vp
+
+    bar = vp.tqdm
+    vp.tqdm = lambda it, **_: it
+    try:
+        yield
+    finally:
+        vp.tqdm = bar
 
 
 def _has_cuda_ext() -> bool:
@@ -94,8 +117,10 @@ class SAM2Segmenter:
         profile: str | None = None,
         compile: bool = False,
         seed: int = 0,
-        amg_kwargs: dict | None = None,
+        amg_kwargs: dict[str, Any] | None = None,
         whole_frame_frac: float = 0.95,
+        batch_objects: bool = True,
+        prefetch: bool = True,
     ):
         import torch
 
@@ -104,7 +129,7 @@ class SAM2Segmenter:
 
         config, ckpt_path, overrides = resolve_checkpoint(checkpoint, profile)
         self.device = torch.device(device)
-        self.segmenter_id = f"sam2:{'tiny-random-256' if profile == 'tiny' else checkpoint}"
+        self.segmenter_id = sam2_segmenter_id(checkpoint, profile, seed, amg_kwargs, whole_frame_frac)
         self.whole_frame_frac = whole_frame_frac
         torch.manual_seed(seed)
         try:
@@ -114,11 +139,15 @@ class SAM2Segmenter:
                 device=str(self.device),
                 hydra_overrides_extra=overrides,
                 apply_postprocessing=_has_cuda_ext(),
-                vos_optimized=compile,
             )
         except (RuntimeError, KeyError, OSError) as exc:
             raise ModelLoadError(f"SAM 2 {config} with checkpoint {ckpt_path}: {exc}") from exc
         self.image_size = int(self.predictor.image_size)
+        self.batch_objects = batch_objects
+        self.frames = DeviceFrameCache(self.image_size, _MEAN, _STD, self.device, capacity=64 if prefetch else 0)
+        if compile:  # the image encoder dominates; compile its forward only (checkpoints still load)
+            enc = self.predictor.image_encoder
+            enc.forward = torch.compile(enc.forward, mode="max-autotune", fullgraph=True, dynamic=False)
         defaults = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0} if profile == "tiny" else {}
         self._amg_kwargs = {**defaults, **(amg_kwargs or {})}
         self._amg = None
@@ -142,25 +171,18 @@ class SAM2Segmenter:
             self._amg.predictor._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
         return self._amg
 
-    def _images(self, frames: Sequence[np.ndarray]):
-        """[N,3,S,S] float32 on the device, resized and normalised as SAM 2's frame loader does."""
+    def prepare_frames(self, frames: Sequence[np.ndarray]) -> None:
+        """Resize, normalise and move `frames` to the device now (a prefetch thread calls this ahead)."""
         import torch
-        import torch.nn.functional as F
 
-        mean = torch.tensor(_MEAN, device=self.device)[:, None, None]
-        std = torch.tensor(_STD, device=self.device)[:, None, None]
-        out = []
-        for f in frames:
-            t = torch.from_numpy(np.ascontiguousarray(f)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
-            t = F.interpolate(t, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False, antialias=True)
-            out.append((t[0] - mean) / std)
-        return torch.stack(out)
+        with torch.inference_mode():
+            self.frames.put(frames)
 
     def _init_state(self, frames: Sequence[np.ndarray]) -> dict:
         """The dict `SAM2VideoPredictor.init_state` builds, from in-memory frames."""
         h, w = frames[0].shape[:2]
         state: dict = {
-            "images": self._images(frames),
+            "images": self.frames.tensor(frames),
             "num_frames": len(frames),
             "offload_video_to_cpu": False,
             "offload_state_to_cpu": False,
@@ -208,23 +230,38 @@ class SAM2Segmenter:
         if not seeds or len(frames) < 2:
             return out
         h, w = frames[0].shape[:2]
+        ids = [int(k) for k in seeds]
         with torch.inference_mode(), self._autocast():
             state = self._init_state(frames)
-            for oid, m in seeds.items():
-                self.predictor.add_new_mask(state, 0, int(oid), torch.from_numpy(np.asarray(m, dtype=bool)))
-            for fidx, obj_ids, logits in self.predictor.propagate_in_video(state, start_frame_idx=0):
-                if fidx == 0:
-                    continue
+            for fidx, logits, scores in self._propagation(state, ids, [np.asarray(seeds[k], dtype=bool) for k in ids]):
                 masks = (logits[:, 0] > 0.0).to("cpu").numpy()  # thresholded on the device
-                for obj_idx, oid in enumerate(obj_ids):
-                    cur = state["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"].get(fidx)
-                    obj_logit = float(cur["object_score_logits"].float().flatten()[0]) if cur is not None else 0.0
-                    m = masks[obj_idx]
+                obj_logits = scores.float().flatten().tolist()
+                for j, oid in enumerate(ids):
+                    m, obj_logit = masks[j], obj_logits[j]
                     area = int(m.sum())
                     if obj_logit <= 0.0 or area == 0 or area > self.whole_frame_frac * h * w:
                         continue
-                    out[fidx][int(oid)] = (m, float(1.0 / (1.0 + np.exp(-obj_logit))))
+                    out[fidx][oid] = (m, float(1.0 / (1.0 + np.exp(-obj_logit))))
         return out
+
+    def _propagation(self, state: dict[str, Any], ids: list[int], seeds: list[np.ndarray]) -> Iterator[tuple[int, Any, Any]]:
+        """(frame index >= 1, mask logits [N, 1, H, W], object score logits [N, 1]) for the seeded objects,
+        batched (one predictor call per frame) or object by object through the predictor's own API."""
+        import torch
+
+        if self.batch_objects:
+            masks = torch.from_numpy(np.stack(seeds)).to(self.device)
+            yield from propagate_batched(self.predictor, state, masks)
+            return
+        for oid, m in zip(ids, seeds, strict=True):
+            self.predictor.add_new_mask(state, 0, oid, torch.from_numpy(m))
+        with _no_progress_bar():
+            for fidx, _, logits in self.predictor.propagate_in_video(state, start_frame_idx=0):
+                if fidx == 0:
+                    continue
+                per_obj = state["output_dict_per_obj"]
+                scores = torch.cat([per_obj[i]["non_cond_frame_outputs"][fidx]["object_score_logits"] for i in range(len(ids))])
+                yield fidx, logits, scores
 
     def prompt_mask(self, frame: np.ndarray, box=None, points=None, labels=None) -> np.ndarray | None:
         """Mask for a box and/or points ((x, y) pixels, labels 1 object / 0 background) on `frame`."""

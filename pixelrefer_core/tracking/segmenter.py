@@ -1,12 +1,21 @@
 """The contract between the tracker and a segmentation model, and helpers that use its optional parts.
 
 Required: `discover` and `propagate` (below). Optional, used when present:
-- `segmenter_id: str` (kind + checkpoint id; part of the track_key),
+- `segmenter_id: str` (kind + checkpoint id + options that change results; part of the track_key),
+- `discover_labelled(frame) -> list[Detection]` (concept discovery: each detection carries its mask,
+  score and concept `label`; preferred over the two below),
+- `discover_labelled_batch(frames) -> list[list[Detection]]` (the same for several keyframes at once;
+  the tracker calls it with the keyframes of a window when present),
 - `discover_scored(frame) -> list[(mask, score)]` and
   `propagate_scored(frames, seeds) -> list[dict[id, (mask, score)]]` (scores in [0, 1]; without them
   every mask scores 1.0),
 - `prompt_mask(frame, box=None, points=None, labels=None) -> mask | None` (user seeds; without it a box
-  becomes its rectangle and points-only prompts are refused).
+  becomes its rectangle and points-only prompts are refused). It must not change the segmenter's state
+  (a seed that yields no mask must leave the tracking as if it had not been given),
+- `joint_propagation: bool` (objects compete for pixels: the backward pass seeds every object).
+
+Segmenters decide what is on a frame; the tracker alone decides identities (association,
+re-identification, retirement): a segmenter never returns ids of its own.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from pixelrefer_core.errors import PromptError
+from pixelrefer_core.tracking.types import Detection
 
 
 @runtime_checkable
@@ -31,6 +41,25 @@ class Segmenter(Protocol):
         """Masks for each seeded object id on every frame; seeds are masks on frames[0].
         Returns one dict per frame (frames[0] included); an id may be absent where the object is gone."""
         ...
+
+
+def discover_detections(seg: Segmenter, frame: np.ndarray) -> list[Detection]:
+    """The segmenter's detections on `frame`: labelled when it offers `discover_labelled`, else label None."""
+    fn = getattr(seg, "discover_labelled", None)
+    if fn is not None:
+        return [Detection(np.asarray(d.mask, dtype=bool), float(d.score), d.label) for d in fn(frame)]
+    return [Detection(m, s, None) for m, s in discover_scored(seg, frame)]
+
+
+def discover_detections_batch(seg: Segmenter, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+    """`discover_detections` for several frames, in one call when the segmenter batches."""
+    fn = getattr(seg, "discover_labelled_batch", None)
+    if fn is None or len(frames) < 2:
+        return [discover_detections(seg, f) for f in frames]
+    out = fn(frames)
+    if len(out) != len(frames):
+        raise RuntimeError(f"{type(seg).__name__}.discover_labelled_batch returned {len(out)} lists for {len(frames)} frames")
+    return [[Detection(np.asarray(d.mask, dtype=bool), float(d.score), d.label) for d in dets] for dets in out]
 
 
 def discover_scored(seg: Segmenter, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
@@ -52,7 +81,11 @@ def propagate_scored(
 
 
 def seed_mask(
-    seg: Segmenter, frame: np.ndarray, box=None, points=None, labels=None
+    seg: Segmenter,
+    frame: np.ndarray,
+    box: Sequence[float] | None = None,
+    points: Sequence[Sequence[float]] | None = None,
+    labels: Sequence[int] | None = None,
 ) -> np.ndarray | None:
     """Mask for a user prompt on `frame` (HxW bool), via the segmenter's `prompt_mask` when it has one."""
     h, w = frame.shape[:2]

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class TrackerConfig:
     - min_track_frames: tracks seen on fewer sampled frames are not reported.
     - backward_pass: propagate newly discovered objects backwards over the frames since the previous
       keyframe, so their first frames are not lost.
+    - prompt_backward_min_score: a track a user seed created is extended backwards (frames before the
+      seed's frame, since the previous keyframe) only where the segmenter scores the propagated mask at
+      least this (and above 0); > 1 turns the extension off. Seeds say "this object, from here": frames
+      before that are kept only when the model is confident they show it.
     """
 
     sample_fps: float | None = 3.0
@@ -44,6 +51,7 @@ class TrackerConfig:
     min_score: float = 0.0
     min_track_frames: int = 2
     backward_pass: bool = True
+    prompt_backward_min_score: float = 0.5
 
     def __post_init__(self) -> None:
         if self.keyframe_every < 1:
@@ -57,7 +65,7 @@ class TrackerConfig:
                 f"need 0 <= min_area_frac < max_area_frac <= 1, got {self.min_area_frac}, {self.max_area_frac}"
             )
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -66,7 +74,9 @@ class Prompt:
     """A user seed on video frame `frame_index` (applied on the first sampled frame at or after it).
 
     `box` is (x0, y0, x1, y1) pixels; `points` a list of (x, y) pixels with `labels` 1 (object) / 0
-    (background). `object_id` forces the track id (else the next free id is used).
+    (background); `mask` an HxW bool mask of the object (used as is, e.g. from another tool). Give one
+    of box / points / mask (box and points may be combined). `object_id` forces the track id (else the
+    next free id is used).
     """
 
     frame_index: int
@@ -74,6 +84,27 @@ class Prompt:
     points: list[tuple[float, float]] | None = None
     labels: list[int] | None = None
     object_id: int | None = None
+    mask: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class SkippedPrompt:
+    """A prompt that gave no track. `frame_idx`: the sampled frame it was tried on (None: the video
+    ended before its frame); `reason`: why, in words."""
+
+    prompt: Prompt
+    frame_idx: int | None
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """One object a segmenter found on a frame: an HxW bool `mask`, a `score` in [0, 1] and, for
+    concept (text-prompted) discovery, the concept's `label` (None: unlabelled, automatic discovery)."""
+
+    mask: np.ndarray
+    score: float = 1.0
+    label: str | None = None
 
 
 @dataclass
@@ -98,11 +129,13 @@ class ObjectTrack:
     direction_deg: direction of the mean velocity, degrees in [0, 360), 0 = moving right (+x),
     90 = moving up in the image (-y), 180 = left, 270 = down; NaN when the object does not move.
     mean_area_frac: mean mask area / frame area; max_area: largest mask area (px); mean_score: mean of
-    the per-frame scores.
+    the per-frame scores. label: the concept most of its keyframe detections carry (ties: the higher
+    summed score), None when no detection carried one; label_score: mean detection score of that label
+    (None without a label).
     """
 
     object_id: int
-    discovered_by: str  # 'auto' | 'prompt'
+    discovered_by: Literal["auto", "prompt"]
     frames: list[FrameRecord] = field(default_factory=list)
     color: str = "unknown"
     mean_speed_px_s: float = math.nan
@@ -110,6 +143,8 @@ class ObjectTrack:
     mean_area_frac: float = 0.0
     max_area: int = 0
     mean_score: float = 0.0
+    label: str | None = None
+    label_score: float | None = None
 
     @property
     def first_frame(self) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import motmetrics as mm
 import numpy as np
 import pytest
 
@@ -17,37 +16,19 @@ def _stream(frames, fps=10.0):
         yield i, i / fps, f
 
 
-def _id_metrics(tracks, truth):
-    acc = mm.MOTAccumulator(auto_id=True)
-    by_frame: dict[int, dict[int, np.ndarray]] = {}
-    for tr in tracks:
-        for r in tr.frames:
-            by_frame.setdefault(r.frame_idx, {})[tr.object_id] = decode_rle(r.mask_rle, r.mask_h, r.mask_w)
-    for f, gt in enumerate(truth):
-        hyp = by_frame.get(f, {})
-        g_ids, h_ids = list(gt), list(hyp)
-        if g_ids and h_ids:
-            dist = 1.0 - mask_iou(np.stack([gt[k] for k in g_ids]), np.stack([hyp[k] for k in h_ids]))
-            dist[dist > 0.5] = np.nan
-        else:
-            dist = np.empty((len(g_ids), len(h_ids)))
-        acc.update(g_ids, h_ids, dist)
-    return mm.metrics.create().compute(acc, metrics=["idf1", "mota", "num_switches"], name="s")
-
-
-def test_identity_quality_on_ground_truth(scene, truth_segmenter_factory):
+def test_identity_quality_on_ground_truth(scene, truth_segmenter_factory, id_metrics):
     frames, truth = scene
     tracks = track_video(_stream(frames), truth_segmenter_factory(frames, truth), CFG)
-    m = _id_metrics(tracks, truth)
+    m = id_metrics(tracks, truth)
     assert m["idf1"].iloc[0] >= 0.95, m
     assert m["num_switches"].iloc[0] == 0
     assert len(tracks) == 5  # occluded red keeps its id; nothing duplicated
 
 
-def test_identity_quality_with_missed_detections(scene, truth_segmenter_factory):
+def test_identity_quality_with_missed_detections(scene, truth_segmenter_factory, id_metrics):
     frames, truth = scene
     tracks = track_video(_stream(frames), truth_segmenter_factory(frames, truth, miss=0.3), CFG)
-    assert _id_metrics(tracks, truth)["idf1"].iloc[0] >= 0.95
+    assert id_metrics(tracks, truth)["idf1"].iloc[0] >= 0.95
 
 
 def test_late_entry_exit_and_timestamps(scene, truth_segmenter_factory):
