@@ -10,7 +10,7 @@
   'orphan' (a file whose unit is pending or failed: a leftover of an attempt); 'unrecorded' (a file whose
   unit the catalog does not know). Units being worked on ('running') are left alone.
   `repair=True`: bad files of done units are quarantined and their units re-queued (a missing file's unit
-  is re-queued); orphans are quarantined; an unrecorded unit whose every file is healthy is adopted
+  is re-queued; the unit's other files are set aside too, as the whole unit is redone); orphans are quarantined; an unrecorded unit whose every file is healthy is adopted
   (recorded as done with its row counts), otherwise its files are quarantined. Then the views are
   refreshed, so what was set aside leaves them at once.
 """
@@ -151,21 +151,28 @@ def verify(store: Store, repair: bool = False) -> VerifyReport:
     present = {(t, f.video_id, f.unit_key) for t, fs in files.items() for f in fs}
     findings: list[VerifyFinding] = []
 
-    # 1. every done unit against its files
+    # 1. every done unit against its files; a unit with one bad file is redone whole, so on repair its
+    #    healthy files are set aside too (nothing of it is left for the views nor as an orphan)
     for (stage, vid, key), done in units.items():
         if done.state != "done" or stage not in STAGE_TABLES:
             continue
         report.units_checked += 1
-        for table in STAGE_TABLES[stage]:
-            st = inspect_file(store, table, vid, key, expected_rows(done, table))
-            if st.ok:
-                continue
+        states = [inspect_file(store, table, vid, key, expected_rows(done, table)) for table in STAGE_TABLES[stage]]
+        bad = [st for st in states if not st.ok]
+        if not bad:
+            continue
+        for st in bad:
             action = ""
             if repair:
-                moved = quarantine(store, table, vid, key, st.reason or st.state)
+                moved = quarantine(store, st.table, vid, key, st.reason or st.state)
                 action = f"set aside as {moved}, unit re-queued" if moved else "unit re-queued"
             kind: FindingKind = st.state  # type: ignore[assignment]  # not 'ok' here
-            findings.append(VerifyFinding(kind, table, vid, key, stage, st.reason or st.state, action))
+            findings.append(VerifyFinding(kind, st.table, vid, key, stage, st.reason or st.state, action))
+        if repair:
+            why = f"its {stage} unit is redone ({bad[0].table}: {bad[0].state})"
+            for st in states:
+                if st.ok:
+                    quarantine(store, st.table, vid, key, why, requeue=False)
 
     # 2. every file against the catalog
     unrecorded: dict[tuple[str, str, str], list[tuple[str, UnitFileState]]] = {}
@@ -192,10 +199,10 @@ def verify(store: Store, repair: bool = False) -> VerifyReport:
             findings.append(VerifyFinding("orphan", table, f.video_id, f.unit_key, file_stage, reason, action))
 
     # 3. units the catalog does not know: adopt the complete and healthy ones, set the rest aside
-    for (ustage, vid, key), states in sorted(unrecorded.items()):
+    for (ustage, vid, key), unit_states in sorted(unrecorded.items()):
         tables = STAGE_TABLES[ustage]
-        complete = all((t, vid, key) in present for t in tables) and all(st.ok for _, st in states)
-        for table, st in states:
+        complete = all((t, vid, key) in present for t in tables) and all(st.ok for _, st in unit_states)
+        for table, st in unit_states:
             reason = "the catalog has no unit for this file" + ("" if st.ok else f"; {st.reason}")
             if not complete and st.ok:
                 missing = [t for t in tables if (t, vid, key) not in present]
@@ -208,7 +215,7 @@ def verify(store: Store, repair: bool = False) -> VerifyReport:
                     action = f"set aside as {quarantine(store, table, vid, key, reason, requeue=False)}"
             findings.append(VerifyFinding("unrecorded", table, vid, key, ustage, reason, action))
         if repair and complete:
-            rows = {t: st.rows or 0 for t, st in states}
+            rows = {t: st.rows or 0 for t, st in unit_states}
             store.catalog.mark_done(ustage, vid, key, rows=rows)
             log.info("adopted %s unit %s of video %s (files present, no catalog record)", ustage, key, vid[:12])
 

@@ -186,7 +186,7 @@ def select_objects(store: Store, where: str | None) -> pa.Table:
                 raise PredicateError(where or "", f"it is not a boolean expression (its type is {kind})")
         sql = _SELECT.format(where=f"WHERE {pred}" if pred else "")
         try:
-            return con.execute(sql).to_arrow_table()
+            return con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise PredicateError(where or "", str(exc).splitlines()[0]) from None
     finally:

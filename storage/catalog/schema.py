@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -171,6 +172,18 @@ def _create_or_migrate(con: Connection, where: str) -> None:
         log.info("migrated catalog %s from schema version %d to %d", where, version, version + 1)
 
 
+def _read_version(engine: Engine, where: str) -> int | None:
+    for attempt in range(5):
+        try:
+            with engine.connect() as con:
+                return _stored_version(con)
+        except SQLAlchemyError as exc:
+            if "locked" not in str(exc) or attempt == 4:
+                raise StoreError(f"cannot read catalog {where}: {exc}") from exc
+            time.sleep(0.05 * (attempt + 1))
+    return None  # pragma: no cover - the loop returns or raises
+
+
 def init_schema(engine: Engine, url: str, read_only: bool) -> None:
     """Make sure the catalog has the current schema (create it, or migrate an older one in place).
 
@@ -178,11 +191,11 @@ def init_schema(engine: Engine, url: str, read_only: bool) -> None:
     ReadOnlyStoreError (creating or upgrading needs write access).
     """
     where = engine.url.render_as_string()
-    try:
-        with engine.connect() as con:
-            stored = _stored_version(con)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read catalog {where}: {exc}") from exc
+    path = sqlite_file(url)
+    new_file = path is not None and (not os.path.isfile(path) or os.path.getsize(path) == 0)
+    # A brand-new SQLite file is only ever touched under the lock: before WAL mode is set, SQLite's
+    # rollback-journal locking answers "database is locked" at once to a second connection.
+    stored = None if new_file and not read_only else _read_version(engine, where)
     if stored == CATALOG_SCHEMA_VERSION:
         return
     if stored is not None and stored > CATALOG_SCHEMA_VERSION:

@@ -113,3 +113,36 @@ def fx():
     import sys
 
     return sys.modules[__name__]
+
+
+@pytest.fixture(params=["sqlite"])
+def new_catalog_url(request, tmp_path):
+    """new_catalog_url() -> the URL of a new, empty catalog database (a new one per call).
+
+    Only SQLite for now: a PostgreSQL server fixture adds a "postgresql" param here (one new database per
+    call) and every catalog test runs against it too.
+    """
+    counter = iter(range(1_000_000))
+
+    def make() -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / f'catalog-{next(counter)}.sqlite'}"
+        raise NotImplementedError(request.param)  # pragma: no cover
+
+    return make
+
+
+@pytest.fixture
+def catalog_url(new_catalog_url) -> str:
+    """The URL of one new, empty catalog database (see new_catalog_url)."""
+    return new_catalog_url()
+
+
+@pytest.fixture
+def catalog(catalog_url):
+    """A new Catalog on `catalog_url`."""
+    from storage import Catalog
+
+    c = Catalog(catalog_url)
+    yield c
+    c.dispose()

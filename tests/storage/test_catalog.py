@@ -13,13 +13,6 @@ from storage import Catalog, SchemaVersionError, Store
 from storage.catalog import CATALOG_SCHEMA_VERSION, schema_version_t, units_t
 
 
-@pytest.fixture
-def catalog(tmp_path):
-    c = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    yield c
-    c.dispose()
-
-
 def test_claim_lifecycle(catalog):
     assert catalog.unit_state("track", "v", "k") is None
     assert catalog.claim_unit("track", "v", "k", "w1", uri="/x.mp4")
@@ -87,8 +80,8 @@ def test_store_written_by_a_newer_version_is_refused(tmp_path):
     assert "upgrade" in msg
 
 
-def test_two_processes_claim_each_unit_exactly_once(tmp_path):
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+def test_two_processes_claim_each_unit_exactly_once(tmp_path, catalog_url):
+    url = catalog_url
     Catalog(url).dispose()  # create the schema before the race
     go = tmp_path / "go"
     script = textwrap.dedent(f"""

@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -73,23 +74,61 @@ def test_every_example_query_runs(populated, path):
     assert columns
 
 
-def test_example_queries_answer_their_question(populated, fx):
-    def run(name):
-        cols, rows = run_query(populated.db_path, (SQL_DIR / name).read_text())
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+def _run(store, name):
+    cols, rows = run_query(store.db_path, (SQL_DIR / name).read_text())
+    return [dict(zip(cols, r, strict=True)) for r in rows]
 
-    left = run("colored_objects_moving_left.sql")
-    assert [(r["video_id"], r["object_id"]) for r in left] == [(fx.VIDEO_A, 1), (fx.VIDEO_B, 1)]
-    window = run("objects_in_time_window.sql")
-    assert len(window) == 4
-    words = run("objects_mentioning_words.sql")
-    assert [(r["video_id"], r["object_id"]) for r in words] == [(fx.VIDEO_A, 1)]
-    co = run("cooccurring_objects.sql")
-    assert [(r["object_a"], r["object_b"]) for r in co] == [(1, 2)]
-    timeline = run("object_timeline.sql")
-    assert [r["frame_idx"] for r in timeline] == [0, 1, 2, 3]
-    prompt = run("descriptions_for_prompt.sql")
-    assert {r["answer"] for r in prompt} == {"A red car driving left.", "A red bus."}
+
+def _approx(rows):
+    return [{k: pytest.approx(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+
+
+def test_example_queries_answer_their_question(populated, fx):
+    """Values worked out by hand from tests/storage/conftest.py:populate (latest trackings: A 'track-new'
+    with red 1 [0, 0.3] moving left, green 2 [0.1, 0.4], red 3 [2, 3] moving right; B 'track-new' with
+    red 1 [1, 2] moving at 170 degrees; A's object 1 captioned twice, the later caption wins)."""
+    a, b = fx.VIDEO_A, fx.VIDEO_B
+    car, bus = "A red car driving left.", "A red bus."
+    assert _run(populated, "colored_objects_moving_left.sql") == _approx([
+        dict(video_id=a, object_id=1, t_start=0.0, t_end=0.3, duration_s=0.3, mean_speed_px_s=5.0,
+             direction_deg=180.0, caption=car),
+        dict(video_id=b, object_id=1, t_start=1.0, t_end=2.0, duration_s=1.0, mean_speed_px_s=5.0,
+             direction_deg=170.0, caption=bus),
+    ])
+    assert _run(populated, "cooccurring_objects.sql") == _approx([
+        dict(video_id=a, object_a=1, object_b=2, color_a="red", color_b="green", overlap_from=0.1,
+             overlap_to=0.3, overlap_s=0.2)])
+    assert _run(populated, "descriptions_for_prompt.sql") == [
+        dict(video_id=a, uri="/videos/cam3.mp4", object_ids=[1], task="caption", answer=car, model_id="tiny",
+             created_at=fx.T0 + dt.timedelta(minutes=5)),
+        dict(video_id=b, uri="/videos/cam4.mp4", object_ids=[1], task="caption", answer=bus, model_id="tiny",
+             created_at=fx.T0)]
+    assert _run(populated, "object_counts_per_video.sql") == [
+        dict(video_id=a, uri="/videos/cam3.mp4", duration_s=5.0, n_objects=3, n_captioned=1, colors=["green", "red"]),
+        dict(video_id=b, uri="/videos/cam4.mp4", duration_s=5.0, n_objects=1, n_captioned=1, colors=["red"])]
+    assert _run(populated, "object_timeline.sql") == _approx([
+        dict(frame_idx=i, t=i / 10, x0=20.0 - 2 * i, y0=5.0, x1=24.0 - 2 * i, y1=8.0, cx=22.0 - 2 * i, cy=6.5,
+             area=12, score=0.9) for i in range(4)])
+    assert _run(populated, "objects_in_time_window.sql") == _approx([
+        dict(video_id=a, object_id=1, color="red", t_start=0.0, t_end=0.3, visible_from=0.0, visible_to=0.3,
+             caption=car),
+        dict(video_id=a, object_id=2, color="green", t_start=0.1, t_end=0.4, visible_from=0.1, visible_to=0.4,
+             caption=None),
+        dict(video_id=a, object_id=3, color="red", t_start=2.0, t_end=3.0, visible_from=2.0, visible_to=3.0,
+             caption=None),
+        dict(video_id=b, object_id=1, color="red", t_start=1.0, t_end=2.0, visible_from=1.0, visible_to=2.0,
+             caption=bus)])
+    assert _run(populated, "objects_mentioning_words.sql") == _approx([
+        dict(video_id=a, object_id=1, t_start=0.0, t_end=0.3, color="red", task="caption",
+             prompt="Describe this object.", answer=car)])
+    box = dict(y0=5.0, y1=8.0)
+    assert _run(populated, "frames_in_time_window.sql") == _approx([
+        dict(object_id=1, frame_idx=0, t=0.0, x0=20.0, x1=24.0, **box),
+        dict(object_id=1, frame_idx=1, t=0.1, x0=18.0, x1=22.0, **box),
+        dict(object_id=2, frame_idx=1, t=0.1, x0=2.0, x1=6.0, **box),
+        dict(object_id=1, frame_idx=2, t=0.2, x0=16.0, x1=20.0, **box),
+        dict(object_id=2, frame_idx=2, t=0.2, x0=2.0, x1=6.0, **box)])
+    assert len(list(SQL_DIR.glob("*.sql"))) == 8  # a new example gets its values asserted here too
 
 
 def test_formatters():
