@@ -29,7 +29,7 @@ from flows.stages.track import track_ref, tracking_setup
 from flows.stages.units import prior_status
 from pixelrefer_core.errors import VideoError
 from pixelrefer_core.inference import ENGINE_VERSION
-from pixelrefer_core.tracking import TrackerConfig
+from pixelrefer_core.tracking import TrackerConfig, segmenter_id_for
 from pixelrefer_core.video import fingerprint
 from storage import Store
 
@@ -46,9 +46,8 @@ def tracker_config(settings: RunSettings) -> TrackerConfig:
 
 def segmenter_id(settings: RunSettings) -> str:
     """The segmenter's id (part of the track_key), derived from the settings without building a model."""
-    if settings.resolved_segmenter == "motion":
-        return "motion:median-v1"
-    return f"sam2:{'tiny-random-256' if settings.profile == 'tiny' else settings.sam2}"
+    return segmenter_id_for(settings.resolved_segmenter, settings.segmenter_checkpoint, settings.profile,
+                            **settings.segmenter_options())
 
 
 def describe_setup(settings: RunSettings, create_model: bool = True) -> DescribeSetup | None:

@@ -97,15 +97,16 @@ def get_segmenter(settings: RunSettings) -> Segmenter:
     """The segmenter of these settings (SAM 2 built once per process; motion fresh per call)."""
     from pixelrefer_core.tracking import build_segmenter
 
-    key = (settings.resolved_segmenter, settings.sam2, settings.device, settings.profile)
-    if key[0] == "motion":  # keeps a per-video background model: a fresh (cheap) one for every video
+    kind, checkpoint = settings.resolved_segmenter, settings.segmenter_checkpoint
+    if kind == "motion":  # keeps a per-video background model: a fresh (cheap) one for every video
         return build_segmenter("motion", checkpoint=None, device=settings.device, profile=settings.profile)
+    options = settings.segmenter_options()
+    key = (kind, checkpoint, settings.device, settings.profile, repr(sorted(options.items())))
     with _lock:
         if key not in _SEGMENTERS:
-            log.info("building segmenter %s (checkpoint %s) on %s", key[0], key[1] or "-", key[2])
-            _SEGMENTERS[key] = build_segmenter(
-                settings.resolved_segmenter, checkpoint=settings.sam2, device=settings.device, profile=settings.profile
-            )
+            log.info("building segmenter %s (checkpoint %s) on %s", kind, checkpoint or "-", settings.device)
+            _SEGMENTERS[key] = build_segmenter(kind, checkpoint=checkpoint, device=settings.device,
+                                               profile=settings.profile, **options)
         return _SEGMENTERS[key]
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.concepts import ConceptSetting
+
 __all__ = ["ENV", "EnvSettings", "RunSettings", "SettingsError", "default_worker_id", "env_settings"]
 
 # Every environment variable the product reads, with its meaning (shown by `pixelrefer run --help`).
@@ -69,8 +71,12 @@ class RunSettings(BaseModel):
     store: store root folder. archive: folder or fsspec URL (None for describe-only runs).
     model: HF hub id or local checkpoint dir of PixelRefer(-Lite) (None with profile 'tiny': a tiny random
     checkpoint is created under the store); model_revision: hub revision (branch, tag or commit).
-    sam2: SAM 2 checkpoint id/path. segmenter: 'sam2' | 'motion' (None: sam2 when SAM 2 weights are
-    given, motion under profile 'tiny'). sample_fps: frames per second fed to the tracker (None: every
+    sam2: SAM 2 checkpoint id/path. segmenter: 'sam2' | 'motion' | 'sam3' (None: sam3 when concepts
+    are given, sam2 when SAM 2 weights are, else motion under profile 'tiny'). concepts: what SAM 3 finds
+    by name (with optional per-concept thresholds); discover: 'auto' (automatic masks, no labels),
+    'concepts' (only the named concepts; the default with concepts) or 'both'; propagator: what carries
+    masks between keyframes ('sam3' or 'sam2'); sam3: SAM 3 checkpoint (default facebook/sam3).
+    sample_fps: frames per second fed to the tracker (None: every
     frame). seeds_file: YAML/JSON file of user boxes/points that start tracks (flows/seeds.py).
     frames_per_object: frames shown to the describe model per object. where: SQL predicate over
     objects/videos selecting what a describe run describes. claim_lease_s: how long a worker's claims
@@ -86,7 +92,11 @@ class RunSettings(BaseModel):
     model: str | None = None
     model_revision: str | None = None
     sam2: str | None = None
-    segmenter: Literal["sam2", "motion"] | None = None
+    segmenter: Literal["sam2", "motion", "sam3"] | None = None
+    sam3: str | None = None
+    concepts: tuple[ConceptSetting, ...] = ()
+    discover: Literal["auto", "concepts", "both"] | None = None
+    propagator: Literal["sam3", "sam2"] = "sam3"
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
     profile: Literal["tiny"] | None = None
     sample_fps: float | None = Field(2.0, gt=0)
@@ -116,7 +126,27 @@ class RunSettings(BaseModel):
             raise ValueError(f"sam2: {self.sam2} does not exist")
         if self.resolved_segmenter == "sam2" and self.sam2 is None and self.profile != "tiny":
             raise ValueError("segmenter: sam2 needs --sam2 ID|PATH (or --profile tiny, or --segmenter motion)")
+        self._check_concepts()
         return self
+
+    def _check_concepts(self) -> None:
+        if self.concepts and self.segmenter in ("motion", "sam2"):
+            raise ValueError(f"concepts: finding named concepts needs SAM 3, not --segmenter {self.segmenter} "
+                             "(leave --segmenter out, or give --segmenter sam3)")
+        if self.concepts and self.discover == "auto":
+            raise ValueError("discover: 'auto' finds objects without names; drop --concepts or use "
+                             "--discover concepts|both")
+        if not self.concepts and (self.segmenter == "sam3" or self.discover in ("concepts", "both")):
+            raise ValueError("concepts: SAM 3 discovery needs what to find: --concepts 'person, car' or "
+                             "--concepts-file FILE")
+        names = [c.name for c in self.concepts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"concepts: {sorted({n for n in names if names.count(n) > 1})} listed twice")
+        needs_sam2 = self.propagator == "sam2" or self.discover == "both"
+        if self.concepts and needs_sam2 and self.sam2 is None and self.profile != "tiny":
+            raise ValueError("sam2: --propagator sam2 and --discover both need SAM 2 weights (--sam2 ID|PATH)")
+        if self.sam3 is not None and _looks_local(self.sam3) and not os.path.exists(self.sam3):
+            raise ValueError(f"sam3: {self.sam3} does not exist")
 
     @classmethod
     def create(cls, **values: Any) -> RunSettings:
@@ -141,12 +171,34 @@ class RunSettings(BaseModel):
 
     @property
     def resolved_segmenter(self) -> str:
-        """The segmenter kind actually used: explicit choice, else sam2 with real weights, else motion."""
+        """The segmenter kind actually used: explicit choice, else sam3 with concepts, sam2 with real
+        weights, else motion."""
         if self.segmenter:
             return self.segmenter
+        if self.concepts:
+            return "sam3"
         if self.sam2 is not None and self.profile != "tiny":
             return "sam2"
         return "motion"
+
+    @property
+    def resolved_sam3(self) -> str | None:
+        """The SAM 3 checkpoint: --sam3, else facebook/sam3 (None under the tiny profile's random SAM 3)."""
+        return None if self.profile == "tiny" and self.sam3 is None else (self.sam3 or "facebook/sam3")
+
+    def segmenter_options(self) -> dict[str, Any]:
+        """Keyword options of `build_segmenter` / `segmenter_id_for` for the resolved kind."""
+        if self.resolved_segmenter != "sam3":
+            return {}
+        from flows.concepts import concept_specs
+
+        return {"concepts": concept_specs(self.concepts), "propagator": self.propagator,
+                "discover": "both" if self.discover == "both" else "concepts", "sam2_checkpoint": self.sam2}
+
+    @property
+    def segmenter_checkpoint(self) -> str | None:
+        kind = self.resolved_segmenter
+        return self.resolved_sam3 if kind == "sam3" else self.sam2 if kind == "sam2" else None
 
     @property
     def resolved_catalog_url(self) -> str | None:

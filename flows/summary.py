@@ -123,6 +123,7 @@ def summarize(summary: RunSummary, ingested: Sequence[IngestOutcome], tracked: S
         else:
             summary.videos_skipped += 1
     summary.objects = sum(t.n_objects for t in tracked if t.status in (Status.DONE, Status.SKIPPED))
+    summary.notes += [note for t in tracked for note in t.skipped_seeds]
     add_describe_counts(summary, described, uris)
     return summary
 

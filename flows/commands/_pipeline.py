@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -46,14 +47,31 @@ def preflight(settings: RunSettings, needs_tracking: bool = True, needs_model: b
         if index >= torch.cuda.device_count():
             raise SettingsError(f"device: {settings.device} does not exist ({torch.cuda.device_count()} CUDA "
                                 "device(s) here)")
-    if needs_tracking and settings.resolved_segmenter == "sam2":
+    kind = settings.resolved_segmenter
+    if needs_tracking and (kind == "sam2" or (kind == "sam3" and settings.sam2 and
+                                              (settings.propagator == "sam2" or settings.discover == "both"))):
         from pixelrefer_core.tracking.sam2_segmenter import resolve_checkpoint
 
         resolve_checkpoint(settings.sam2, settings.profile)  # downloads or finds it; ModelLoadError if not
+    if needs_tracking and kind == "sam3" and settings.resolved_sam3 and not os.path.isdir(settings.resolved_sam3):
+        _hub_snapshot(settings.resolved_sam3, "SAM 3 checkpoint")
     if needs_model and settings.model:
         from pixelrefer_core.model.loading import resolve_checkpoint_dir
 
         resolve_checkpoint_dir(settings.model)
+
+
+def _hub_snapshot(repo_id: str, what: str) -> str:
+    """The local folder of a hub checkpoint (downloaded into the HF cache if needed); ModelLoadError if not."""
+    from huggingface_hub import snapshot_download
+
+    from pixelrefer_core.errors import ModelLoadError
+
+    try:
+        return str(snapshot_download(repo_id=repo_id))
+    except Exception as exc:  # offline, unknown repo, gated without a token
+        raise ModelLoadError(f"{what} {repo_id!r}: not a local folder and the hub download failed: "
+                             f"{' '.join(str(exc).split())[:200]}") from exc
 
 
 def _noop(settings: RunSettings, plan: ArchivePlan) -> RunSummary:

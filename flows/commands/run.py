@@ -34,16 +34,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_tracking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sam2", help="SAM 2 checkpoint: HF id (facebook/sam2.1-hiera-large) or local file")
-    p.add_argument("--segmenter", choices=["sam2", "motion"],
-                   help="default: sam2 when --sam2 is given, motion under --profile tiny")
+    p.add_argument("--segmenter", choices=["sam2", "motion", "sam3"],
+                   help="default: sam3 with --concepts, sam2 when --sam2 is given, motion under --profile tiny")
     p.add_argument("--sample-fps", type=float, help="frames per second given to the tracker (default 2)")
     p.add_argument("--seeds", help="YAML/JSON file of boxes/points that start tracks at given times "
                                    "(e.g. video: gate.mp4, at: '00:12', box: [x0, y0, x1, y1])")
+    concepts = p.add_mutually_exclusive_group()
+    concepts.add_argument("--concepts", help="find and track every instance of these concepts with SAM 3, "
+                                             "e.g. 'person, car, dog' (objects get their concept as label)")
+    concepts.add_argument("--concepts-file", help="YAML/JSON list of concepts, each a name or {name, threshold}")
+    p.add_argument("--discover", choices=["auto", "concepts", "both"],
+                   help="auto: salient objects without names; concepts: only the named concepts (default with "
+                        "--concepts); both")
+    p.add_argument("--propagator", choices=["sam3", "sam2"],
+                   help="what carries concept masks between keyframes (default sam3; sam2 needs --sam2)")
+    p.add_argument("--sam3", help="SAM 3 checkpoint: HF id (default facebook/sam3) or local folder")
 
 
 def tracking_values(args: argparse.Namespace) -> dict[str, object]:
+    """Tracking settings from the arguments; raises PromptError for a bad concept list or file."""
+    from flows.concepts import load_concepts, parse_concept_list
+
+    concepts = None
+    if getattr(args, "concepts", None) is not None:
+        concepts = parse_concept_list(args.concepts)
+    elif getattr(args, "concepts_file", None):
+        concepts = load_concepts(args.concepts_file)
     return dict(archive=args.archive, sam2=args.sam2, segmenter=args.segmenter, sample_fps=args.sample_fps,
-                seeds_file=getattr(args, "seeds", None))
+                seeds_file=getattr(args, "seeds", None), concepts=concepts, discover=getattr(args, "discover", None),
+                propagator=getattr(args, "propagator", None), sam3=getattr(args, "sam3", None))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -54,6 +54,19 @@ def _runs(store: Store, n_runs: int) -> list[str]:
     return lines
 
 
+def _partial_videos(store: Store) -> list[tuple[str, int, str]]:
+    """(uri, decodable frames, reason) of the videos recorded as partial (from the views file)."""
+    from storage import StoreError
+    from storage.query import run_query
+
+    try:
+        _, rows = run_query(store.db_path, "SELECT uri, decoded_frames, partial_reason FROM videos "
+                                           "WHERE partial_reason IS NOT NULL ORDER BY uri")
+    except StoreError:  # no views yet (a store that never finished a run)
+        return []
+    return [(str(u), int(n or 0), str(r)) for u, n, r in rows]
+
+
 def status_text(store: Store, n_runs: int = 10) -> str:
     """The status report of an open store, as printed by `pixelrefer status`."""
     catalog = store.catalog
@@ -79,6 +92,10 @@ def status_text(store: Store, n_runs: int = 10) -> str:
     for u in failures:
         lines.append(f"  {u.stage:<9} {u.uri or u.video_id[:16]}: {u.error} "
                      f"({'will be retried' if u.retryable else 'not retried'})")
+    partial = _partial_videos(store)
+    if partial:
+        lines += ["", f"partial videos ({len(partial)}: only their first frames decode; those were used):"]
+        lines += [f"  {uri}: {n} frame(s) decode; {reason}" for uri, n, reason in partial]
     quarantined = catalog.quarantined(limit=20)
     if quarantined:
         lines += ["", "files set aside (quarantine/, their units were redone):"]

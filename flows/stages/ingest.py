@@ -25,7 +25,7 @@ __all__ = ["INGEST_STAGE", "PROBE_KEY", "ingest_ref", "ingest_video", "skipped_o
 log = logging.getLogger(__name__)
 INGEST_STAGE = "ingest"
 PROBE_KEY = "probe"
-_PROBE_FIELDS = ("fps", "num_frames", "width", "height", "duration_s")
+_PROBE_FIELDS = ("fps", "num_frames", "width", "height", "duration_s", "decoded_frames", "partial_reason")
 
 
 def ingest_ref(video_id: str, uri: str | None = None) -> UnitRef:
@@ -37,14 +37,15 @@ def skipped_outcome(store: Store, source: VideoSource, video_id: str) -> IngestO
     with store.fs.open(store.unit_path("videos", video_id, PROBE_KEY), "rb") as fh:
         row = pq.ParquetFile(fh).read().to_pylist()[0]
     return IngestOutcome(uri=source.uri, local_path=source.local_path, status=Status.SKIPPED, video_id=video_id,
-                         size_bytes=source.size_bytes, **{k: row[k] for k in _PROBE_FIELDS})
+                         size_bytes=source.size_bytes, **{k: row.get(k) for k in _PROBE_FIELDS})
 
 
 def _row(video_id: str, source: VideoSource, info: VideoInfo) -> dict:
     return dict(
         video_id=video_id, uri=source.uri, size_bytes=source.size_bytes, fps=float(info.fps),
         num_frames=int(info.num_frames), duration_s=float(info.duration_s), width=int(info.width),
-        height=int(info.height), probed_at=dt.datetime.now(dt.UTC),
+        height=int(info.height), decoded_frames=int(info.decoded_frames), partial_reason=info.partial_reason,
+        probed_at=dt.datetime.now(dt.UTC),
     )
 
 

@@ -10,17 +10,31 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.keys import track_key as make_track_key
+from flows.progress import Meter
 from flows.seeds import SeedSpec, to_prompts
 from flows.stages.outcomes import IngestOutcome, Status, TrackOutcome
 from flows.stages.units import UnitRef, run_unit
-from pixelrefer_core.tracking import TRACKER_VERSION, ObjectTrack, Prompt, Segmenter, TrackerConfig
+from pixelrefer_core.tracking import (
+    TRACKER_VERSION,
+    ObjectTrack,
+    Prompt,
+    Segmenter,
+    SkippedPrompt,
+    TrackerConfig,
+    prefetched_frames,
+    track_video,
+    validate_prompt,
+)
+from pixelrefer_core.video import probe, sample_indices
 from storage import Store, table_from_records
 from storage.catalog import DEFAULT_LEASE_S
 
@@ -69,7 +83,8 @@ def tracks_to_tables(video_id: str, track_key: str, tracks: list[ObjectTrack]) -
             t_end=float(tr.t_end), frames_present=int(tr.frames_present), max_area=int(tr.max_area),
             mean_area_frac=float(tr.mean_area_frac), mean_score=float(tr.mean_score),
             discovered_by=tr.discovered_by, color=tr.color, mean_speed_px_s=float(tr.mean_speed_px_s),
-            direction_deg=float(tr.direction_deg), tracked_at=now,
+            direction_deg=float(tr.direction_deg), tracked_at=now, label=tr.label,
+            label_score=None if tr.label_score is None else float(tr.label_score),
         ))
         for fr in tr.frames:
             x0, y0, x1, y1 = fr.box
@@ -81,13 +96,28 @@ def tracks_to_tables(video_id: str, track_key: str, tracks: list[ObjectTrack]) -
     return table_from_records("objects", objects), table_from_records("object_frames", frames)
 
 
-def run_tracker(local_path: str, setup: TrackingSetup, segmenter: Segmenter) -> list[ObjectTrack]:
-    """Decode `local_path` at the configured sample fps and track it; returns ObjectTrack list."""
-    from pixelrefer_core.tracking import track_video
-    from pixelrefer_core.video import iter_frames
+def run_tracker(local_path: str, setup: TrackingSetup, segmenter: Segmenter,
+                on_prompt_skipped: Callable[[SkippedPrompt], None] | None = None,
+                label: str = "") -> list[ObjectTrack]:
+    """Decode `local_path` at the configured sample fps (frames prepared ahead of use) and track it,
+    with a progress line (frames done / total, rate, ETA) every few seconds; returns ObjectTrack list."""
+    info = probe(local_path)
+    meter = Meter(f"track {label or local_path}", len(sample_indices(info, setup.config.sample_fps)), "frames")
 
-    frames = iter_frames(local_path, setup.config.sample_fps, setup.config.chunk_size)
-    return track_video(frames, segmenter, setup.config, setup.prompts)
+    def metered(frames: Iterable[tuple[int, float, np.ndarray]]) -> Iterator[tuple[int, float, np.ndarray]]:
+        for frame in frames:
+            yield frame
+            meter.add()
+
+    frames = prefetched_frames(local_path, setup.config, segmenter)
+    return track_video(metered(frames), segmenter, setup.config, setup.prompts, on_prompt_skipped=on_prompt_skipped)
+
+
+def check_seeds(setup: TrackingSetup, video: IngestOutcome) -> None:
+    """Refuse seeds that cannot apply to this video (a box outside the frame, a time after its end):
+    PromptError, so the video's seeded tracking fails with the reason instead of silently differing."""
+    for prompt in setup.prompts:
+        validate_prompt(prompt, int(video.width or 0), int(video.height or 0), int(video.num_frames or 0))
 
 
 def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmenter: Segmenter,
@@ -97,10 +127,17 @@ def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmente
     assert video.video_id is not None, "only ingested videos are tracked"
     vid, key = video.video_id, setup.track_key
     found: list[ObjectTrack] = []
+    skipped: list[str] = []
     started = time.perf_counter()
 
+    def note_skipped(s: SkippedPrompt) -> None:
+        where = f"frame {s.frame_idx}" if s.frame_idx is not None else "the end of the video"
+        skipped.append(f"seed at frame {s.prompt.frame_index} on {video.uri}: {s.reason} (tried at {where}); "
+                       "ignored")
+
     def work() -> dict[str, int]:
-        found.extend(run_tracker(video.local_path, setup, segmenter))
+        check_seeds(setup, video)
+        found.extend(run_tracker(video.local_path, setup, segmenter, note_skipped, label=video.uri))
         objects, object_frames = tracks_to_tables(vid, key, found)
         store.write_unit("object_frames", vid, key, object_frames)  # first: `objects` marks the unit present
         store.write_unit("objects", vid, key, objects)
@@ -109,7 +146,8 @@ def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmente
     result = run_unit(store, track_ref(vid, key, video.uri), worker_id, work, lease_s)
     base = dict(video_id=vid, uri=video.uri, local_path=video.local_path, track_key=key, status=result.status)
     if result.status == Status.DONE:
-        return TrackOutcome(**base, n_objects=len(found), seconds=time.perf_counter() - started)
+        return TrackOutcome(**base, n_objects=len(found), seconds=time.perf_counter() - started,
+                            skipped_seeds=tuple(skipped))
     if result.status == Status.SKIPPED:
         return TrackOutcome(**base, n_objects=_count_objects(store, vid, key))
     return TrackOutcome(**base, error=result.error)
