@@ -40,7 +40,7 @@ def _yaml(text: str, source: str, error: type[Exception]) -> tuple[Any, list[str
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         # An unclosed quote or bracket is noticed at the end of the file: name where it was opened.
-        if exc.context_mark is not None and "end of stream" in str(exc.problem):
+        if exc.context_mark is not None and ("end of stream" in str(exc.problem) or "stream end" in str(exc.problem)):
             mark = exc.context_mark
         at = f"line {mark.line + 1}: " if mark is not None else ""
         why = f"{exc.context}: {exc.problem}" if exc.context else str(exc.problem)

@@ -15,8 +15,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flows.keys import describe_key as make_describe_key
+from flows.progress import Meter
 from flows.prompts import PromptSpec, question_text
-from flows.stages.describe_items import ItemRequest, ObjectTimeline, load_timelines, materialize, plan_items
+from flows.stages.describe_items import (
+    LABEL_RE,
+    ItemRequest,
+    ObjectTimeline,
+    load_labels,
+    load_timelines,
+    materialize,
+    plan_items,
+    with_labels,
+)
 from flows.stages.outcomes import DescribeOutcome, Status
 from flows.stages.units import UnitRef, claim_ref, error_text, finish, prior_status, record_failure
 from pixelrefer_core.errors import VideoError
@@ -120,7 +130,7 @@ def describe_units(
     A VideoError while reading a video's frames fails that video's units (not retryable); any other
     error marks every claimed, unfinished unit failed (retryable) and propagates.
     """
-    run = _Describer(store, engine_factory, model_id, run_id, items_per_call, progress)
+    run = _Describer(store, engine_factory, model_id, run_id, items_per_call, progress, total_units=len(units))
     by_video: dict[str, list[DescribeUnit]] = {}
     for unit in units:
         by_video.setdefault(unit.target.video_id, []).append(unit)
@@ -143,7 +153,8 @@ class _Describer:
     """Feeds items of several videos to the engine in bounded batches and writes finished units."""
 
     def __init__(self, store: Store, engine_factory: Callable[[], DescribeEngine], model_id: str,
-                 run_id: str | None, items_per_call: int, progress: Callable[[str], None] | None):
+                 run_id: str | None, items_per_call: int, progress: Callable[[str], None] | None,
+                 total_units: int = 0):
         self.store, self.engine_factory, self.model_id, self.run_id = store, engine_factory, model_id, run_id
         self.items_per_call, self.progress = max(1, items_per_call), progress
         self.engine: DescribeEngine | None = None
@@ -151,17 +162,21 @@ class _Describer:
         self.batch: list[tuple[DescribeUnit, tuple[int, ...], tuple[int, ...], DescribeItem]] = []
         self.outcomes: list[DescribeOutcome] = []
         self.answered = 0
+        self.meter = Meter("describe", total_units, "units", every_s=0.0)
 
     def add_video(self, units: list[DescribeUnit], k: int, max_pairs: int) -> None:
         target = units[0].target
         try:
             timelines = load_timelines(self.store, target.video_id, target.track_key, target.object_ids)
+            labels = load_labels(self.store, target.video_id, target.track_key) if any(
+                LABEL_RE.search(u.prompt.text) for u in units) else {}
             requests = []
             for u in units:
                 planned = plan_items(timelines, u.prompt.n_objects, k, max_pairs)
                 self.open[_id(u)] = _Open(u, len(planned))
                 question = question_text(u.prompt)
-                requests += [(u, ItemRequest((target.video_id, u.describe_key, p.object_ids), question, p))
+                requests += [(u, ItemRequest((target.video_id, u.describe_key, p.object_ids),
+                                             with_labels(question, [labels.get(o) for o in p.object_ids]), p))
                              for p in planned]
             for u in units:
                 self._maybe_write(_id(u))  # units with no item (no objects) are complete now
@@ -196,9 +211,8 @@ class _Describer:
             self._maybe_write(_id(u))
         self.answered += len(self.batch)
         if self.progress:
-            left = sum(s.expected - len(s.rows) for s in self.open.values())
             self.progress(f"described {self.answered} object(s)/pair(s) ({len(results)} in this batch across "
-                          f"{len(videos)} video(s)); {left} left in {len(self.open)} open unit(s)")
+                          f"{len(videos)} video(s)); {self.meter.line()}")
         self.batch = []
 
     def _maybe_write(self, uid: tuple[str, str]) -> None:
@@ -211,6 +225,7 @@ class _Describer:
                               table_from_records("descriptions", rows))
         finish(self.store, u.ref, len(rows))
         del self.open[uid]
+        self.meter.done += 1
         self.outcomes.append(DescribeOutcome(u.target.video_id, u.describe_key, u.prompt.id, Status.DONE,
                                              n_rows=len(rows)))
 

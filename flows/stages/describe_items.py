@@ -12,6 +12,7 @@ frame (reference §4); mask_frame_ids are positions into the item's frame list.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,7 +29,8 @@ from storage import Store
 if TYPE_CHECKING:
     from pixelrefer_core.inference import DescribeItem
 
-__all__ = ["ItemRequest", "ObjectTimeline", "PlannedItem", "load_timelines", "materialize", "plan_items"]
+__all__ = ["LABEL_RE", "ItemRequest", "ObjectTimeline", "PlannedItem", "load_labels", "load_timelines", "materialize",
+           "plan_items", "with_labels"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,29 @@ def load_timelines(store: Store, video_id: str, track_key: str,
         for k in rec:
             rec[k].append(rows[k][i])
     return {oid: ObjectTimeline(object_id=oid, **{k: v for k, v in rec.items()}) for oid, rec in sorted(out.items())}
+
+
+# `{label}` (one-object prompts) or `{label0}` / `{label1}` (pairs) stand for the objects' concept labels.
+LABEL_RE = re.compile(r"\{label(\d?)\}")
+UNLABELLED = "object"
+
+
+def load_labels(store: Store, video_id: str, track_key: str) -> dict[int, str | None]:
+    """object_id -> concept label (None: found without a name) of one tracking unit."""
+    with store.fs.open(store.unit_path("objects", video_id, track_key), "rb") as fh:
+        table = pq.ParquetFile(fh).read()
+    if "label" not in table.column_names:  # written before labels existed
+        return {}
+    return dict(zip(table.column("object_id").to_pylist(), table.column("label").to_pylist(), strict=True))
+
+
+def with_labels(question: str, labels: Sequence[str | None]) -> str:
+    """The question with `{label}` / `{labelN}` replaced by the objects' labels ("object" when unlabelled)."""
+    def one(match: re.Match[str]) -> str:
+        i = int(match.group(1) or 0)
+        return (labels[i] if i < len(labels) else None) or UNLABELLED
+
+    return LABEL_RE.sub(one, question)
 
 
 def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max_pairs: int) -> list[PlannedItem]:
