@@ -21,7 +21,7 @@ import torch
 
 from pixelrefer_core.inference import DescribeEngine, DescribeItem
 from pixelrefer_core.model import PixelReferLiteConfig, PixelReferLiteForCausalLM
-from pixelrefer_core.model.object_tokens import ObjectTokenRequest, compute_object_tokens
+from pixelrefer_core.model.object_tokens import EncoderStats, ObjectTokenRequest, compute_object_tokens
 from pixelrefer_core.model.prompting import DETAILED_VIDEO_CAPTION
 from pixelrefer_core.model.tiny import _released_generation_config, build_tiny_model, tiny_tokenizer
 
@@ -88,7 +88,7 @@ def sync(device: str) -> None:
 def vision_tflops(model, items, device: str) -> float:
     reqs = [ObjectTokenRequest(it.frames, it.masks, it.mask_frame_ids) for it in items]
     enc, reg = model.model.vision_encoder, model.model.region_encoder
-    stats: dict = {}
+    stats = EncoderStats()
     compute_object_tokens(
         enc, reg, reqs, mask_num=model.config.mask_num, device=model.device, dtype=model.dtype
     )
@@ -98,7 +98,7 @@ def vision_tflops(model, items, device: str) -> float:
         enc, reg, reqs, mask_num=model.config.mask_num, device=model.device, dtype=model.dtype, stats=stats
     )
     sync(device)
-    return stats["flops"] / (time.perf_counter() - start) / 1e12
+    return stats.flops / (time.perf_counter() - start) / 1e12
 
 
 def main() -> None:

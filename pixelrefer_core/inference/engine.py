@@ -13,14 +13,16 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from pixelrefer_core.errors import PromptError
 from pixelrefer_core.model.object_tokens import ObjectTokenRequest
 
-from .generation import encode_prompt, generate_from_embeddings
+from .generation import decode_answer, encode_prompt, generate_from_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +76,8 @@ class DescribeEngine:
 
     def __init__(
         self,
-        model,
-        tokenizer,
+        model: Any,
+        tokenizer: PreTrainedTokenizerBase,
         batch_size: int = 8,
         max_new_tokens: int = 64,
         repetition_penalty: float | None = None,
@@ -132,7 +134,7 @@ class DescribeEngine:
             DescribeResult(
                 key=item.key,
                 token_ids=out,
-                text=self.tokenizer.decode(out, skip_special_tokens=True).strip(),
+                text=decode_answer(self.tokenizer, out),
                 n_tokens=len(out),
                 latency_ms=per_item_ms,
             )
@@ -172,8 +174,8 @@ class DescribeEngine:
 
 
 def describe_one(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
     frames: Sequence[np.ndarray],
     masks: np.ndarray,
     mask_frame_ids: Sequence[int],
@@ -199,7 +201,7 @@ def describe_one(
     tokens = model.get_region_features([request])[0]
     embeds = model.embed_with_object_tokens(ids, tokens)
     out = generate_from_embeddings(model, tokenizer, [embeds], max_new_tokens, repetition_penalty)[0]
-    return out, tokenizer.decode(out, skip_special_tokens=True).strip()
+    return out, decode_answer(tokenizer, out)
 
 
 __all__ = ["ENGINE_VERSION", "DescribeEngine", "DescribeItem", "DescribeResult", "describe_one"]

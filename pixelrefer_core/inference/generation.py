@@ -10,15 +10,21 @@ released pipeline does) and stops at any eos id.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from transformers import GenerationConfig, LogitsProcessorList, RepetitionPenaltyLogitsProcessor
+from transformers import (
+    GenerationConfig,
+    LogitsProcessorList,
+    PreTrainedTokenizerBase,
+    RepetitionPenaltyLogitsProcessor,
+)
 
 from pixelrefer_core.model.prompting import build_prompt
 
 
 def encode_prompt(
-    tokenizer,
+    tokenizer: PreTrainedTokenizerBase,
     question: str,
     mask_frame_ids: Sequence[int],
     mask_num: int,
@@ -31,7 +37,7 @@ def encode_prompt(
     return torch.tensor(ids, dtype=torch.long)
 
 
-def eos_ids(model, tokenizer) -> list[int]:
+def eos_ids(model: Any, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """The stop ids: generation_config.eos_token_id (a list in released checkpoints) or the tokenizer's eos."""
     eos = getattr(model.generation_config, "eos_token_id", None)
     if eos is None:
@@ -39,10 +45,16 @@ def eos_ids(model, tokenizer) -> list[int]:
     return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
 
 
-def default_repetition_penalty(model) -> float:
+def default_repetition_penalty(model: Any) -> float:
     """The checkpoint's generation_config value (1.1 for the released models), 1.0 when unset."""
     value = getattr(model.generation_config, "repetition_penalty", None)
     return float(value) if value is not None else 1.0
+
+
+def decode_answer(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int]) -> str:
+    """The answer text as the released pipeline gives it: special tokens skipped, whitespace stripped."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=True)
+    return (text if isinstance(text, str) else "".join(text)).strip()
 
 
 def trim_at_eos(ids: Sequence[int], stop: Sequence[int]) -> list[int]:
@@ -57,8 +69,8 @@ def trim_at_eos(ids: Sequence[int], stop: Sequence[int]) -> list[int]:
 
 @torch.inference_mode()
 def generate_from_embeddings(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
     embeddings: Sequence[torch.Tensor],
     max_new_tokens: int,
     repetition_penalty: float | None = None,
@@ -102,6 +114,7 @@ def generate_from_embeddings(
 
 
 __all__ = [
+    "decode_answer",
     "default_repetition_penalty",
     "encode_prompt",
     "eos_ids",

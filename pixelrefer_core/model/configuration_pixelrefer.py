@@ -52,7 +52,7 @@ class PixelReferLiteConfig(Qwen2Config):
     reuse_first_local_crop: bool = False
     round_pixels_to_bf16: bool = False
 
-    def __post_init__(self, **kwargs):
+    def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         if not isinstance(self.mask_num, int) or self.mask_num < 1:
             raise ValueError(

@@ -111,9 +111,9 @@ def process_image(
     h, w = image.shape[:2]
     th, tw = smart_resize(h, w, factor=patch_size, min_pixels=min_pixels, max_pixels=max_pixels)
     if (th, tw) != (h, w):
-        image = np.asarray(Image.fromarray(image).resize((tw, th), resample=Image.BICUBIC))
+        image = np.asarray(Image.fromarray(image).resize((tw, th), resample=Image.Resampling.BICUBIC))
     x = (image.astype(np.float64) * (1 / 255)).astype(np.float32)
-    x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    x = ((x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)).astype(np.float32)
     gh, gw = th // patch_size, tw // patch_size
     x = x.transpose(2, 0, 1).reshape(3, gh, patch_size, gw, patch_size).transpose(1, 3, 0, 2, 4)
     rows = np.ascontiguousarray(x.reshape(gh * gw, 3 * patch_size * patch_size), dtype=np.float32)

@@ -12,81 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from pixelrefer_core.errors import ModelLoadError
 
+from .checkpoints import resolve_checkpoint
 from .configuration_pixelrefer import IMAGE_TOKEN, REGION_TOKEN, PixelReferLiteConfig
 
 logger = logging.getLogger(__name__)
-
-# Present in our model, never used by Lite, possibly absent from a checkpoint: allowed to be missing.
-OPTIONAL_KEY_PATTERNS = (r"^model\.mm_projector\.", r"^model\.region_encoder\.mask_embedding\.")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_HUB_PATTERNS = ["*.json", "*.safetensors", "*.bin", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
-
-
-def resolve_checkpoint_dir(id_or_dir: str | os.PathLike) -> Path:
-    """A local checkpoint directory for `id_or_dir`.
-
-    A local directory is used as is (it must hold `config.json`). Anything that looks like a path
-    (absolute, starting with `.` or `~`, or more than one `/`) and does not exist is an error. Otherwise
-    `owner/name` is fetched from the hub with `huggingface_hub.snapshot_download` (cached).
-    """
-    text = str(id_or_dir)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"{path}: not a checkpoint directory (no config.json)")
-        return path
-    if path.exists():
-        raise ModelLoadError(f"{path}: is a file; pass the checkpoint directory")
-    if not _HUB_ID.match(text) or text.startswith((".", "~")):
-        raise ModelLoadError(
-            f"{text}: no such checkpoint directory (and not a hub id of the form owner/name)"
-        )
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id=text, allow_patterns=_HUB_PATTERNS))
-    except Exception as err:  # network, auth, offline mode, unknown repo
-        raise ModelLoadError(f"{text}: not a local directory and the hub download failed: {err}") from err
-
-
-def check_loading_info(info: dict[str, Any], config: PixelReferLiteConfig, where: str) -> None:
-    """Raise ModelLoadError when the checkpoint's keys don't match the model (beyond the allowed gaps)."""
-    missing = sorted(info.get("missing_keys") or ())
-    unexpected = sorted(info.get("unexpected_keys") or ())
-    mismatched = list(info.get("mismatched_keys") or ())
-    if config.tie_word_embeddings:
-        missing = [k for k in missing if k != "lm_head.weight"]
-    allowed = [k for k in missing if any(re.match(p, k) for p in OPTIONAL_KEY_PATTERNS)]
-    if allowed:
-        logger.info(
-            "%s: %d unused Lite weights absent from the checkpoint (initialised randomly)",
-            where,
-            len(allowed),
-        )
-    missing = [k for k in missing if k not in allowed]
-    problems = []
-    if missing:
-        problems.append(
-            f"missing keys ({len(missing)}): {', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}"
-        )
-    if unexpected:
-        problems.append(
-            f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}{' ...' if len(unexpected) > 20 else ''}"
-        )
-    if mismatched:
-        problems.append(f"shape mismatches: {mismatched[:10]}")
-    if problems:
-        raise ModelLoadError(
-            f"{where}: checkpoint does not match PixelReferLiteForCausalLM: " + "; ".join(problems)
-        )
 
 
 def default_dtype(device: str | torch.device) -> torch.dtype:
@@ -106,14 +41,14 @@ def default_attn_implementation(device: str | torch.device) -> str:
     return "sdpa"
 
 
-def _token_id(tokenizer, token: str) -> int | None:
+def _token_id(tokenizer: Any, token: str) -> int | None:
     tid = tokenizer.convert_tokens_to_ids(token)
     if tid is None or (tokenizer.unk_token_id is not None and tid == tokenizer.unk_token_id):
         return None
     return int(tid)
 
 
-def load_tokenizer(checkpoint_dir: str | os.PathLike):
+def load_tokenizer(checkpoint_dir: str | os.PathLike[str]) -> Any:
     from transformers import AutoTokenizer
 
     try:
@@ -123,20 +58,23 @@ def load_tokenizer(checkpoint_dir: str | os.PathLike):
 
 
 def load_pixelrefer(
-    id_or_dir: str | os.PathLike,
+    id_or_dir: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     attn_implementation: str | None = None,
-):
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[Any, Any]:
     """(model, tokenizer) from a checkpoint directory or hub id, in eval mode on `device`.
 
     dtype: None -> bf16 on CUDA, fp32 otherwise. attn_implementation: None -> flash_attention_2 on CUDA
-    when installed, sdpa otherwise (used by the LLM and the vision encoder).
-    Raises ModelLoadError naming the path and the reason.
+    when installed, sdpa otherwise (used by the LLM and the vision encoder). revision: the hub revision
+    (branch, tag or commit) to download; `resolve_checkpoint(id_or_dir, revision).model_id` is the
+    identity of what is loaded. Raises ModelLoadError naming the path and the reason.
     """
     from .modeling_pixelrefer import PixelReferLiteForCausalLM
 
-    ckpt = resolve_checkpoint_dir(id_or_dir)
+    ckpt = resolve_checkpoint(id_or_dir, revision, cache_dir=cache_dir).path
     tokenizer = load_tokenizer(ckpt)
     region_id = _token_id(tokenizer, REGION_TOKEN)
     if region_id is None:
@@ -161,11 +99,8 @@ def load_pixelrefer(
 
 
 __all__ = [
-    "OPTIONAL_KEY_PATTERNS",
-    "check_loading_info",
     "default_attn_implementation",
     "default_dtype",
     "load_pixelrefer",
     "load_tokenizer",
-    "resolve_checkpoint_dir",
 ]

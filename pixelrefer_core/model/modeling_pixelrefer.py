@@ -17,7 +17,9 @@ swap of `<REGION>` embeddings for object tokens (`embed_with_object_tokens`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,14 +29,22 @@ from transformers.models.qwen2.modeling_qwen2 import Qwen2PreTrainedModel
 
 from pixelrefer_core.errors import ModelLoadError, PromptError
 
+from .checkpoints import check_loading_info, resolve_checkpoint_dir
 from .configuration_pixelrefer import PixelReferLiteConfig
 from .configuration_vision import PixelReferVisionConfig
-from .modeling_vision import PixelReferVisionEncoder, VisionRotaryEmbedding
+from .modeling_vision import (
+    ATTN_IMPLEMENTATIONS,
+    PixelReferVisionEncoder,
+    VisionRotaryEmbedding,
+    rope_inv_freq,
+)
 from .object_tokens import ObjectTokenRequest, compute_object_tokens
 from .region_encoder import RegionEncoder
 
 # Number of heads of the region encoder's fusion attention in the released model (reference §3).
 REGION_ENCODER_HEADS = 8
+# Present in our model, never used by Lite, possibly absent from a checkpoint: allowed to be missing.
+OPTIONAL_KEY_PATTERNS = (r"^model\.mm_projector\.", r"^model\.region_encoder\.mask_embedding\.")
 
 
 class MlpGeluProjector(nn.Module):
@@ -57,14 +67,14 @@ class PixelReferLitePreTrainedModel(Qwen2PreTrainedModel):
     _no_split_modules = ["Qwen2DecoderLayer", "VisionEncoderLayer"]
 
     @torch.no_grad()
-    def _init_weights(self, module):
+    def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         # The vision RoPE frequencies are a non-persistent buffer: after a meta-device load they must be
         # recomputed (transformers only does this for LLM rotary modules that keep `original_inv_freq`).
         if isinstance(module, VisionRotaryEmbedding):
             dim = module.inv_freq.numel() * 2
             theta = float(self.config.resolved_vision_config().get("rope_theta", 10000.0))
-            fresh = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+            fresh = rope_inv_freq(dim, theta)
             module.inv_freq.copy_(fresh.to(module.inv_freq.device, module.inv_freq.dtype))
 
 
@@ -75,8 +85,11 @@ class PixelReferLiteModel(PixelReferLitePreTrainedModel, Qwen2Model):
         Qwen2Model.__init__(self, config)
         vision_config = PixelReferVisionConfig(**config.resolved_vision_config())
         attn = config.mm_attn_implementation or "sdpa"
-        if attn not in ("sdpa", "flash_attention_2", "eager"):
-            attn = "sdpa"
+        if attn not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"PixelReferLiteModel: mm_attn_implementation {attn!r} is unknown to the vision encoder; "
+                f"use one of {ATTN_IMPLEMENTATIONS}"
+            )
         self.vision_encoder = PixelReferVisionEncoder(vision_config, attn_implementation=attn)
         self.mm_projector = MlpGeluProjector(config.mm_hidden_size, config.hidden_size)
         self.region_encoder = RegionEncoder(
@@ -102,21 +115,32 @@ class PixelReferLiteForCausalLM(PixelReferLitePreTrainedModel, Qwen2ForCausalLM)
         self.post_init()
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+    def from_pretrained(  # type: ignore[override]
+        cls, pretrained_model_name_or_path: str | os.PathLike[str], *args: Any, **kwargs: Any
+    ) -> Any:
         """transformers' loader (.safetensors / .bin, sharded or not, tied lm_head), made strict: a missing
         path or a key mismatch raises ModelLoadError naming the checkpoint and listing the keys
         (`model.mm_projector.*` and `model.region_encoder.mask_embedding.*` may be absent)."""
-        from .loading import check_loading_info, resolve_checkpoint_dir
-
         want_info = kwargs.pop("output_loading_info", False)
-        ckpt = resolve_checkpoint_dir(pretrained_model_name_or_path)
+        ckpt = resolve_checkpoint_dir(
+            pretrained_model_name_or_path,
+            kwargs.pop("revision", None),
+            cache_dir=kwargs.pop("cache_dir", None),
+        )
         # Let transformers report shape mismatches in the loading info; check_loading_info raises on them.
         kwargs.setdefault("ignore_mismatched_sizes", True)
         try:
-            model, info = super().from_pretrained(ckpt, *args, output_loading_info=True, **kwargs)
+            loaded: Any = super().from_pretrained(ckpt, *args, output_loading_info=True, **kwargs)
+            model, info = loaded
         except (OSError, RuntimeError, ValueError) as err:
             raise ModelLoadError(f"{ckpt}: cannot load PixelRefer-Lite weights: {err}") from err
-        check_loading_info(info, model.config, str(ckpt))
+        check_loading_info(
+            info,
+            tie_word_embeddings=bool(model.config.tie_word_embeddings),
+            optional_key_patterns=OPTIONAL_KEY_PATTERNS,
+            model_name=cls.__name__,
+            where=str(ckpt),
+        )
         return (model, info) if want_info else model
 
     # ---- object tokens -------------------------------------------------------------------------------

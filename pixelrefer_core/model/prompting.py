@@ -80,8 +80,7 @@ def render_question(
             raise PromptError(
                 f"question contains {bad!r}: PixelRefer-Lite prompts carry only <region> placeholders, remove it"
             )
-    video = timestamps is not None
-    groups = group_masks_by_object(mask_frame_ids, object_frame_ids, video)
+    groups = group_masks_by_object(mask_frame_ids, object_frame_ids, timestamps is not None)
     n_regions = question.count(REGION_PLACEHOLDER)
     if n_regions != len(groups):
         raise PromptError(
@@ -91,7 +90,7 @@ def render_question(
     pieces = question.split(REGION_PLACEHOLDER)
     out = [pieces[0]]
     for group, rest in zip(groups, pieces[1:], strict=True):
-        if video:
+        if timestamps is not None:
             try:
                 times = [timestamps[p] for p in group]
             except IndexError as err:

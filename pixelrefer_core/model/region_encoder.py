@@ -23,7 +23,13 @@ __all__ = ["RegionEncoder", "kmeans", "masked_pool", "position_tensor"]
 
 
 def position_tensor(
-    h: int, w: int, box: Sequence[int], H: int, W: int, device=None, dtype=torch.float32
+    h: int,
+    w: int,
+    box: Sequence[int],
+    H: int,
+    W: int,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Relative position of each feature cell, [h, w, 2], with the official axis mix-up (§2.4 step 2).
 
@@ -61,7 +67,10 @@ def _nearest_centroid(x: torch.Tensor, c: torch.Tensor, max_elements: int = 1 <<
     object has ~8,100 cells: unchunked that is ~1.2 GB at the released width)."""
     rows = max(1, max_elements // max(1, c.shape[0] * c.shape[1]))
     return torch.cat(
-        [((x[s : s + rows, None, :] - c[None]) ** 2).sum(-1).argmin(dim=1) for s in range(0, x.shape[0], rows)]
+        [
+            ((x[s : s + rows, None, :] - c[None]) ** 2).sum(-1).argmin(dim=1)
+            for s in range(0, x.shape[0], rows)
+        ]
     )
 
 
@@ -172,7 +181,7 @@ class RegionEncoder(nn.Module):
         """
         m_count = len(crop_feats)
         if m_count == 0:
-            return torch.zeros(0, self.llm_hidden_size, dtype=self.feat_linear[0].weight.dtype)
+            return torch.zeros(0, self.llm_hidden_size, dtype=self.pos_linear.weight.dtype)
         if generators is None:
             gen = generator if generator is not None else torch.Generator().manual_seed(0)
             generators = [gen] * m_count

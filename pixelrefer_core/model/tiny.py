@@ -19,12 +19,16 @@ import json
 import os
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GenerationConfig, PreTrainedTokenizerFast
+from transformers import GenerationConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .configuration_pixelrefer import IMAGE_TOKEN, REGION_TOKEN, PixelReferLiteConfig
+
+if TYPE_CHECKING:
+    from .modeling_pixelrefer import PixelReferLiteForCausalLM
 
 ENDOFTEXT, IM_START, IM_END = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
 # Same tokens, same order, as the released tokenizer (Qwen2.5 specials, then those added in training).
@@ -85,10 +89,10 @@ def tiny_config(
     image_token_index: int,
     *,
     tie_word_embeddings: bool = True,
-    **overrides,
+    **overrides: Any,
 ) -> PixelReferLiteConfig:
     """The tiny profile (see module docstring); `overrides` replace any field."""
-    fields = dict(
+    fields: dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=64,
         intermediate_size=128,
@@ -112,7 +116,7 @@ def tiny_config(
     return PixelReferLiteConfig(**fields)
 
 
-def _non_ascii_token_ids(tokenizer) -> list[int]:
+def _non_ascii_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Ids of ordinary tokens that do not decode to printable ASCII (lone bytes of multi-byte characters,
     control bytes). An untrained model picks them freely, and their bytes rarely form valid UTF-8."""
     out = []
@@ -125,7 +129,7 @@ def _non_ascii_token_ids(tokenizer) -> list[int]:
     return sorted(out)
 
 
-def _released_generation_config(tokenizer) -> GenerationConfig:
+def _released_generation_config(tokenizer: PreTrainedTokenizerBase) -> GenerationConfig:
     im_end = tokenizer.convert_tokens_to_ids(IM_END)
     eot = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
     return GenerationConfig(
@@ -157,6 +161,12 @@ def _write_bin(state: dict[str, torch.Tensor], out: Path, shard: bool) -> None:
     (out / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=2))
 
 
+def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    tid = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(tid, int), token
+    return tid
+
+
 def name_keyed_init_(model: torch.nn.Module, seed: int, std: float) -> None:
     """Draw every parameter from a generator seeded by (seed, its state-dict name), in place.
 
@@ -178,7 +188,9 @@ def name_keyed_init_(model: torch.nn.Module, seed: int, std: float) -> None:
             param.copy_(value.to(param.dtype))
 
 
-def build_tiny_model(seed: int = 0, *, tie_word_embeddings: bool = True, **config_overrides):
+def build_tiny_model(
+    seed: int = 0, *, tie_word_embeddings: bool = True, **config_overrides: Any
+) -> tuple[PixelReferLiteForCausalLM, PreTrainedTokenizerFast]:
     """(model, tokenizer) of the tiny profile, fp32, eval mode, weights drawn from `seed` by state-dict name
     (`name_keyed_init_`; the global RNG is left untouched). `save_tiny_checkpoint` writes exactly this model."""
     from .modeling_pixelrefer import PixelReferLiteForCausalLM
@@ -186,8 +198,8 @@ def build_tiny_model(seed: int = 0, *, tie_word_embeddings: bool = True, **confi
     tokenizer = tiny_tokenizer()
     config = tiny_config(
         len(tokenizer),
-        tokenizer.convert_tokens_to_ids(REGION_TOKEN),
-        tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
+        _token_id(tokenizer, REGION_TOKEN),
+        _token_id(tokenizer, IMAGE_TOKEN),
         tie_word_embeddings=tie_word_embeddings,
         **config_overrides,
     )
@@ -200,12 +212,12 @@ def build_tiny_model(seed: int = 0, *, tie_word_embeddings: bool = True, **confi
 
 
 def save_tiny_checkpoint(
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike[str],
     seed: int = 0,
     safetensors: bool = True,
     shard: bool = False,
     tie_word_embeddings: bool = True,
-    **config_overrides,
+    **config_overrides: Any,
 ) -> str:
     """Write a tiny random PixelRefer-Lite checkpoint directory in the released layout; returns out_dir.
 
