@@ -23,7 +23,7 @@ from pixelrefer_core.inference import DescribeEngine, DescribeItem
 from pixelrefer_core.model import PixelReferLiteConfig, PixelReferLiteForCausalLM
 from pixelrefer_core.model.object_tokens import EncoderStats, ObjectTokenRequest, compute_object_tokens
 from pixelrefer_core.model.prompting import DETAILED_VIDEO_CAPTION
-from pixelrefer_core.model.tiny import _released_generation_config, build_tiny_model, tiny_tokenizer
+from pixelrefer_core.model.tiny import build_tiny_model, released_generation_config, tiny_tokenizer
 
 LITE_2B = dict(
     vocab_size=151669,
@@ -53,7 +53,7 @@ def build(size: str, device: str):
     with torch.device(device):
         model = PixelReferLiteForCausalLM(config)
     model = model.to(dtype).eval()
-    model.generation_config = _released_generation_config(tok)
+    model.generation_config = released_generation_config(tok)
     return model, tok
 
 

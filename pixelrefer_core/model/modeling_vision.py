@@ -1,8 +1,11 @@
-"""PixelRefer-Lite vision encoder: SigLIP-NaViT with 2-D RoPE over variable-size images (reference §2.3).
+"""The vision encoder of both variants: SigLIP-NaViT with 2-D RoPE over variable-size images (Lite
+reference §2.3, full reference §2.3).
 
 Input is a packed batch: every image is cut into 14x14 patches, each patch is one row of
-`num_channels * 14 * 14` values in (C, 14, 14) order, rows of one image in raster order (row-major over
-the patch grid), images one after the other. `grid_thw[i] = (t, h, w)` gives image i's patch grid.
+`num_channels * 14 * 14` values in (C, 14, 14) order, images one after the other. `grid_thw[i] = (t, h, w)`
+gives image i's patch grid; `merge_sizes[i]` its row order: 1 = raster order over the patch grid (images,
+crops), 2 = merge-grouped (the full model's video frames: 2x2 blocks in raster order, patches inside a
+block in raster order). RoPE positions are the (row, col) of each row in that order.
 Attention is block-diagonal: a patch only attends to patches of its own image.
 
 State-dict layout (checkpoint compatible, when attached as `model.vision_encoder`):
@@ -13,7 +16,7 @@ layer_norm2,mlp}.*`, `vision_encoder.post_layernorm.*`. The RoPE `inv_freq` is a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -46,13 +49,21 @@ def _flash_attn_varlen() -> Callable[..., torch.Tensor] | None:
     return fn
 
 
-def rope_positions(grid_thw: torch.Tensor) -> torch.Tensor:
-    """(row, col) patch coordinates of every packed row, raster order per frame: Long [total_patches, 2]."""
+def rope_positions(grid_thw: torch.Tensor, merge_sizes: Sequence[int] | None = None) -> torch.Tensor:
+    """(row, col) patch coordinates of every packed row, in each image's row order: Long [total_patches, 2]."""
     pos = []
-    for t, h, w in grid_thw.tolist():
-        rows = torch.arange(h).repeat_interleave(w)
-        cols = torch.arange(w).repeat(h)
-        pos.append(torch.stack([rows, cols], dim=-1).repeat(t, 1))
+    sizes = list(merge_sizes) if merge_sizes is not None else [1] * len(grid_thw)
+    if len(sizes) != len(grid_thw):
+        raise ValueError(f"{len(sizes)} merge sizes for {len(grid_thw)} images")
+    for (t, h, w), m in zip(grid_thw.tolist(), sizes, strict=True):
+        if h % m or w % m:
+            raise ValueError(f"a {h}x{w} patch grid cannot be merge-grouped by {m}")
+        rows = torch.arange(h)[:, None].expand(h, w)
+        cols = torch.arange(w)[None, :].expand(h, w)
+        if m > 1:  # merge-grouped: (h/m, m, w/m, m) -> (h/m, w/m, m, m)
+            rows = rows.reshape(h // m, m, w // m, m).permute(0, 2, 1, 3)
+            cols = cols.reshape(h // m, m, w // m, m).permute(0, 2, 1, 3)
+        pos.append(torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=-1).repeat(t, 1))
     if not pos:
         return torch.zeros(0, 2, dtype=torch.long)
     return torch.cat(pos).to(grid_thw.device)
@@ -267,11 +278,15 @@ class VisionTransformer(nn.Module):
         self.rotary_pos_emb = VisionRotaryEmbedding(head_dim // 2, theta=config.rope_theta)
 
     def forward(
-        self, pixel_values: torch.Tensor, grid_thw: torch.Tensor, implementation: str
+        self,
+        pixel_values: torch.Tensor,
+        grid_thw: torch.Tensor,
+        implementation: str,
+        merge_sizes: Sequence[int] | None = None,
     ) -> torch.Tensor:
         seqlens = grid_thw[:, 0] * grid_thw[:, 1] * grid_thw[:, 2]
         cu_seqlens = F.pad(seqlens.cumsum(0), (1, 0)).to(torch.int32)
-        freqs = self.rotary_pos_emb(rope_positions(grid_thw.cpu()).to(pixel_values.device))
+        freqs = self.rotary_pos_emb(rope_positions(grid_thw.cpu(), merge_sizes).to(pixel_values.device))
         x = self.embeddings(pixel_values)
         x = self.encoder(x, cu_seqlens, _cos_sin(freqs), implementation)
         out: torch.Tensor = self.post_layernorm(x)
@@ -281,7 +296,8 @@ class VisionTransformer(nn.Module):
 class PixelReferVisionEncoder(nn.Module):
     """Checkpoint-compatible wrapper: `self.vision_encoder` is the NaViT transformer.
 
-    forward(pixel_values [total_patches, C*p*p], grid_thw Long [n_images, 3]) -> [total_patches, hidden].
+    forward(pixel_values [total_patches, C*p*p], grid_thw Long [n_images, 3], merge_sizes=None (all 1))
+    -> [total_patches, hidden], rows in the input order.
     `attn_implementation`: "sdpa" (default), "flash_attention_2" (used when flash_attn imports, the
     tensors are on CUDA and in fp16/bf16; otherwise falls back to sdpa with one log line), or "eager".
     """
@@ -326,7 +342,9 @@ class PixelReferVisionEncoder(nn.Module):
             self._warned_fallback = True
         return "sdpa"
 
-    def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pixel_values: torch.Tensor, grid_thw: torch.Tensor, merge_sizes: Sequence[int] | None = None
+    ) -> torch.Tensor:
         expected = self.config.num_channels * self.config.patch_size**2
         if pixel_values.dim() != 2 or pixel_values.shape[1] != expected:
             raise ValueError(
@@ -339,5 +357,5 @@ class PixelReferVisionEncoder(nn.Module):
                 f"grid_thw covers {total} patches but pixel_values has {pixel_values.shape[0]} rows"
             )
         impl = self._resolve_implementation(pixel_values)
-        out: torch.Tensor = self.vision_encoder(pixel_values, grid_thw, impl)
+        out: torch.Tensor = self.vision_encoder(pixel_values, grid_thw, impl, merge_sizes)
         return out

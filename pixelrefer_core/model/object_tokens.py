@@ -1,4 +1,6 @@
-"""Object tokens for many requests at once: frames + masks -> [N * mask_num, D] per request.
+"""PixelRefer-Lite object tokens for many requests at once: frames + masks -> [N * mask_num, D] per request.
+
+Also the packed vision-encoder pass both variants use (`encode_packed`) and its statistics (`EncoderStats`).
 
 `compute_object_tokens` runs SAOT on every mask of every request, preprocesses crops, local and
 global images with the per-call pixel budget of *their own* request (the official budget divides by the
@@ -23,7 +25,8 @@ import numpy as np
 import torch
 
 from .configuration_vision import PixelReferVisionConfig
-from .image_processing import (
+from .crops_lite import SAOTObject, process_objects
+from .image_processing_pixelrefer import (
     DEFAULT_MERGE_SIZE,
     DEFAULT_MIN_PIXELS,
     DEFAULT_TOTAL_MAX_PIXELS,
@@ -33,8 +36,7 @@ from .image_processing import (
     smart_resize,
 )
 from .modeling_vision import PixelReferVisionEncoder
-from .region_encoder import RegionEncoder
-from .saot import SAOTObject, process_objects
+from .region_encoder import PixelReferLiteRegionEncoder
 
 __all__ = ["EncoderStats", "ObjectTokenRequest", "compute_object_tokens", "encode_packed", "encoder_flops"]
 
@@ -130,7 +132,9 @@ def encode_packed(
     round_bf16: bool,
     stats: EncoderStats | None,
 ) -> dict[ImageKey, torch.Tensor]:
-    """Vision features [num_patches, C] of every image, in as few block-diagonal passes as `max_patches` allows."""
+    """Vision features [num_patches, C] of every image, in as few block-diagonal passes as `max_patches` allows.
+
+    Each image's rows keep its own order (`ProcessedImage.merge_size`: raster or merge-grouped)."""
     keys = list(images)
     sizes = {k: images[k].num_patches for k in keys}
     feats: dict[ImageKey, torch.Tensor] = {}
@@ -140,7 +144,7 @@ def encode_packed(
             pix = pix.to(torch.bfloat16)
         pix = pix.to(dtype)
         grid = torch.tensor([images[k].grid_thw for k in chunk], dtype=torch.long)
-        out = vision_encoder(pix, grid)
+        out = vision_encoder(pix, grid, [images[k].merge_size for k in chunk])
         for k, part in zip(chunk, out.split([sizes[k] for k in chunk]), strict=True):
             feats[k] = part
         if stats is not None:
@@ -155,7 +159,7 @@ def encode_packed(
 @torch.no_grad()
 def compute_object_tokens(
     vision_encoder: PixelReferVisionEncoder,
-    region_encoder: RegionEncoder,
+    region_encoder: PixelReferLiteRegionEncoder,
     requests: Sequence[ObjectTokenRequest],
     *,
     mask_num: int = 32,
@@ -171,7 +175,7 @@ def compute_object_tokens(
 ) -> list[torch.Tensor]:
     """Object tokens per request: a list of [N_i * mask_num, D] tensors, in request order (mask-major).
 
-    vision_encoder: `PixelReferVisionEncoder`; region_encoder: `RegionEncoder` (its `mask_num` must equal
+    vision_encoder: `PixelReferVisionEncoder`; region_encoder: `PixelReferLiteRegionEncoder` (its `mask_num` must equal
     `mask_num`). `reuse_first_local_crop` reproduces the official per-frame local-crop cache bug.
     `round_pixels_to_bf16` rounds pixel values through bfloat16 as the official `.bfloat16()` cast does
     (implied anyway when `dtype` is bfloat16). dtype/device default to the vision encoder's parameters.

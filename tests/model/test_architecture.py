@@ -139,7 +139,7 @@ def test_config_defaults_are_the_released_ones():
         2,
     )
     assert config.use_token_compression is True
-    assert config.resolved_vision_config()["num_hidden_layers"] == 27
+    assert config.vision_config.num_hidden_layers == 27
     assert (config.reuse_first_local_crop, config.round_pixels_to_bf16) == (False, False)
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pixelrefer_core.model.image_processing import per_call_max_pixels, process_image
+from pixelrefer_core.model.crops_lite import process_objects
+from pixelrefer_core.model.image_processing_pixelrefer import per_call_max_pixels, process_image
 from pixelrefer_core.model.object_tokens import EncoderStats, ObjectTokenRequest, compute_object_tokens
-from pixelrefer_core.model.saot import process_objects
 
 from .conftest import box_mask, random_frames
 

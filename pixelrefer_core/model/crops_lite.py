@@ -1,4 +1,4 @@
-"""SAOT dynamic object processing (reference §2.1): per mask, a scaled context crop + patch-grid mask,
+"""PixelRefer-Lite SAOT object processing (Lite reference §2.1): per mask, a scaled context crop + patch-grid mask,
 plus the images OCI attends to (a 336x336 global view of the frame and a 224x224 local view of the crop).
 
 Coordinates: frames are HxWx3 uint8 RGB, masks HxW (any dtype, nonzero = object). Boxes are
