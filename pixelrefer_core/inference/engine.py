@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -203,9 +202,7 @@ def describe_one(
         pad_token_id=settings.pad_id,
         suppress_tokens=list(settings.suppress_tokens) or None,
     )
-    with torch.inference_mode(), warnings.catch_warnings():
-        # transformers warns that the penalty then covers generated tokens only: what the official code does.
-        warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
+    with torch.inference_mode():
         out = model.generate(**inputs, generation_config=config)
     ids = trim_at_eos(out[0].tolist(), settings.stop_ids)
     return ids, decode_answer(tokenizer, ids)

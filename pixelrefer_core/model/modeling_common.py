@@ -10,6 +10,7 @@ State-dict layout shared by both (reference: Lite §5.4, full §7.1): the Qwen2 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, ClassVar
 
 import torch
@@ -209,6 +210,10 @@ class MultimodalCausalLMMixin:
             raise ValueError("multimodal inputs need input_ids")
         kwargs.pop("attention_mask", None)  # the embeddings come with their own (compression shortens them)
         embedded = self.prepare_inputs_embeds(input_ids, **multimodal)
-        return super().generate(  # type: ignore[misc]
-            inputs_embeds=embedded.inputs_embeds, attention_mask=embedded.attention_mask, **kwargs
-        )
+        with warnings.catch_warnings():
+            # transformers warns that a repetition penalty then covers the generated tokens only: exactly
+            # what the official pipeline does (it too passes only inputs_embeds).
+            warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
+            return super().generate(  # type: ignore[misc]
+                inputs_embeds=embedded.inputs_embeds, attention_mask=embedded.attention_mask, **kwargs
+            )

@@ -105,7 +105,8 @@ class PixelReferInputs(Mapping[str, Any]):
 
     input_ids / attention_mask: [1, L] before compression; visual_inputs: full model only; region_inputs:
     `RegionInputs` (full) or an `ObjectTokenRequest` (Lite); generator: the full model's k-means RNG
-    (Lite requests carry theirs).
+    (Lite requests carry theirs). With no generator, every use draws from a fresh one seeded 0, so the same
+    inputs give the same outputs each time; a given generator advances as k-means draws from it.
     """
 
     input_ids: torch.Tensor
@@ -325,7 +326,7 @@ class PixelReferLiteProcessor:
             frames=list(frames),
             masks=masks,  # type: ignore[arg-type]
             mask_frame_ids=list(mask_frame_ids),
-            generator=generator if generator is not None else torch.Generator().manual_seed(0),
+            generator=generator,  # None: a fresh generator seeded 0 at every use (reusable inputs)
         )
         return PixelReferInputs(input_ids=ids, attention_mask=torch.ones_like(ids), region_inputs=request)
 

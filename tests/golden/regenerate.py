@@ -9,9 +9,10 @@ against them (fp32, tight tolerance, ids exact).
 Regenerate only when an output change is intended (a parity fix, a new tiny profile), say why, and
 review the diff of the numbers:
 
-    .venv/bin/python tests/golden/regenerate.py --why "fix: ..." --overwrite
+    .venv/bin/python tests/golden/regenerate.py --why "fix: ..." --overwrite [--variant lite|full]
 
-Without --overwrite an existing file is left alone and the script exits with status 1.
+Without --overwrite an existing file is left alone and the script exits with status 1. --variant picks
+one file (default: both): pixelrefer_lite_tiny.npz (PixelRefer-Lite) or pixelrefer_tiny.npz (full).
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import LITE_FILE, lite_outputs, make_inputs  # noqa: E402
+from cases_full import FULL_FILE, full_outputs, make_full_inputs  # noqa: E402
+
+VARIANTS = {
+    "lite": (LITE_FILE, make_inputs, lite_outputs),
+    "full": (FULL_FILE, make_full_inputs, full_outputs),
+}
 
 
 def _commit() -> str:
@@ -47,9 +54,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--why", required=True, help="why the golden outputs change (stored in the file)")
     ap.add_argument("--overwrite", action="store_true", help="replace existing golden files")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), help="only this model's file (default: both)")
     args = ap.parse_args()
-    if LITE_FILE.exists() and not args.overwrite:
-        print(f"{LITE_FILE} exists; pass --overwrite (and a --why) to replace it", file=sys.stderr)
+    chosen = [args.variant] if args.variant else sorted(VARIANTS)
+    existing = [str(VARIANTS[v][0]) for v in chosen if VARIANTS[v][0].exists()]
+    if existing and not args.overwrite:
+        print(f"{', '.join(existing)} exist(s); pass --overwrite (and a --why) to replace", file=sys.stderr)
         return 1
 
     import torch
@@ -58,19 +68,21 @@ def main() -> int:
     from pixelrefer_core.model.tiny import build_tiny_model
 
     torch.set_num_threads(1)  # the most reproducible summation order
-    model, tokenizer = build_tiny_model(seed=0)
-    inputs = make_inputs()
-    outputs = lite_outputs(model, tokenizer, inputs)
-    meta = {
-        "why": args.why,
-        "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": _commit(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "model": "pixelrefer_core.model.tiny.build_tiny_model(seed=0), fp32, CPU",
-    }
-    np.savez_compressed(LITE_FILE, meta=np.asarray(json.dumps(meta)), **inputs, **outputs)
-    print(f"wrote {LITE_FILE} ({LITE_FILE.stat().st_size} bytes): {sorted(outputs)}")
+    for variant in chosen:
+        path, make, compute = VARIANTS[variant]
+        model, tokenizer = build_tiny_model(seed=0, model_kind=variant)
+        inputs = make()
+        outputs = compute(model, tokenizer, inputs)
+        meta = {
+            "why": args.why,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _commit(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "model": f"pixelrefer_core.model.tiny.build_tiny_model(seed=0, model_kind={variant!r}), fp32, CPU",
+        }
+        np.savez_compressed(path, meta=np.asarray(json.dumps(meta)), **inputs, **outputs)
+        print(f"wrote {path} ({path.stat().st_size} bytes): {sorted(outputs)}")
     return 0
 
 
