@@ -1,7 +1,7 @@
-"""Batched describing of tracked objects with PixelRefer.
+"""Batched describing of tracked objects with PixelRefer or PixelRefer-Lite.
 
-`select_frames` and `ENGINE_VERSION` import without torch (run planning needs them); the engine and
-`describe_one` load torch and transformers on first access.
+`select_frames`, `span_frames` and `ENGINE_VERSION` import without torch (planning a run needs them);
+the engine, its items and `describe_one` load torch and transformers on first access.
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .frames import select_frames
+from .frames import select_frames, span_frames
 from .version import ENGINE_VERSION
 
 if TYPE_CHECKING:
-    from .engine import DescribeEngine, DescribeItem, DescribeResult, describe_one
+    from .engine import DescribeEngine, describe_one
+    from .items import DescribeItem, DescribeResult, EngineStats
 
-_LAZY = {"DescribeEngine": ".engine", "DescribeItem": ".engine", "DescribeResult": ".engine",
-         "describe_one": ".engine"}
+_LAZY = {"DescribeEngine": ".engine", "describe_one": ".engine", "DescribeItem": ".items",
+         "DescribeResult": ".items", "EngineStats": ".items"}
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +31,8 @@ __all__ = [
     "DescribeEngine",
     "DescribeItem",
     "DescribeResult",
+    "EngineStats",
     "describe_one",
     "select_frames",
+    "span_frames",
 ]

@@ -1,86 +1,88 @@
-"""The batched describe engine: many (object frames, masks, question) items -> answers.
+"""The batched describe engine: many (frames, masks, question) items -> answers, for both variants.
 
-Per batch: object tokens of every item in one packed `compute_object_tokens` call (frames with equal
-`frame_keys` share their global image), then one left-padded greedy `generate` over `inputs_embeds`.
-Each item's k-means init comes from its own `torch.Generator` seeded with the engine's `seed`, and the
-padding math is exact, so an item's answer does not depend on which batch it lands in (tested:
-batch == single in fp32). On CUDA out-of-memory the batch size is halved (sticky) and the batch retried.
+`DescribeEngine.run(items)` first checks every item (InputError / PromptError naming the item's key,
+before any model work), orders them (Lite: by prompt length; full: group by group of shared prefix), then
+per batch builds decode rows (`engine_lite.LitePlanner` / `engine_full.FullPlanner`: one packed
+vision-encoder pass per batch, vision tokens and prefix prefill shared per group) and decodes them
+together (`decoding.greedy_decode`: left-padded greedy with the repetition penalty). Each item's k-means
+init comes from its own generator seeded with the engine's seed and the padding math is exact, so an
+item's answer does not depend on which batch it lands in (tested: batch == single, prefix reuse ==
+one-at-a-time, fp32). On CUDA out-of-memory the batch size is halved (sticky) and the batch retried.
+
+`describe_one` is the one-question-at-a-time path of the official `mm_infer`: the variant's processor,
+then `model.generate(**inputs)` (transformers' generate over the multimodal embeddings).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from transformers import GenerationConfig, PreTrainedTokenizerBase
 
-from pixelrefer_core.errors import PromptError
-from pixelrefer_core.model.object_tokens import ObjectTokenRequest
+from pixelrefer_core.errors import PixelReferError, PromptError
+from pixelrefer_core.model.configuration_pixelrefer import PixelReferConfig
+from pixelrefer_core.model.errors import InputError
+from pixelrefer_core.model.processing_pixelrefer import PixelReferProcessor, processor_for
 
-from .generation import encode_prompt, generate_from_embeddings
+from .decoding import greedy_decode, greedy_settings, trim_at_eos
+from .engine_full import FullPlan, FullPlanner
+from .engine_lite import LitePlan, LitePlanner
+from .generation import decode_answer
+from .items import DescribeItem, DescribeResult, EngineStats
 from .version import ENGINE_VERSION
 
 logger = logging.getLogger(__name__)
 
 
+__all__ = [
+    "ENGINE_VERSION",
+    "DescribeEngine",
+    "DescribeItem",
+    "DescribeResult",
+    "EngineStats",
+    "describe_one",
+]
 
-@dataclass
-class DescribeItem:
-    """One question about one or several objects.
-
-    frames: RGB HxWx3 uint8 frames (only those carrying masks); masks: [N, H, W] bool/{0,1}, ordered object
-    by object then frame by frame; mask_frame_ids[i]: index into `frames` of mask i; question: text with one
-    `<region>` per object; object_frame_ids: per object, the frame positions of its masks (None: in video
-    form one object over all masks, in image form one object per mask); timestamps: seconds per frame
-    position (None = image form); frame_keys: optional identity per frame, e.g. (video_id, frame_idx), so
-    items of one batch sharing frames encode their global image once.
-    """
-
-    key: Hashable
-    frames: list[np.ndarray]
-    masks: np.ndarray
-    mask_frame_ids: list[int]
-    question: str
-    object_frame_ids: list[list[int]] | None = None
-    timestamps: list[float] | None = None
-    frame_keys: list[Hashable] | None = None
-
-
-@dataclass
-class DescribeResult:
-    """key: the item's key; token_ids: generated ids (eos excluded); text: decoded, special tokens skipped,
-    stripped; n_tokens: len(token_ids); latency_ms: wall time of the item's batch divided by its size."""
-
-    key: Hashable
-    token_ids: list[int]
-    text: str
-    n_tokens: int
-    latency_ms: float
+Plan = LitePlan | FullPlan
 
 
 def _is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.cuda.OutOfMemoryError)
 
 
+def _named(item: DescribeItem, err: PixelReferError) -> PixelReferError:
+    """The same kind of error with the item's key in front."""
+    return type(err)(f"item {item.key!r}: {err}")
+
+
 class DescribeEngine:
-    """Batched, deterministic describing. `run(items)` returns results in the order of `items`.
+    """Batched, deterministic describing with PixelRefer or PixelRefer-Lite. `run(items)` returns results
+    in the order of `items`.
 
     repetition_penalty None = the checkpoint's generation_config value (1.1 released).
     progress: optional callback `progress(done, total)` after each batch.
+    reuse_prefix (full model): prefill each shared prompt prefix once (False: every item prefills its
+    whole prompt; the answers are the same). max_encoder_patches: cap on patches per vision-encoder pass.
+    `last_stats` holds the `EngineStats` of the latest run.
     """
 
     def __init__(
         self,
-        model,
-        tokenizer,
+        model: Any,
+        tokenizer: PreTrainedTokenizerBase,
         batch_size: int = 8,
         max_new_tokens: int = 64,
         repetition_penalty: float | None = None,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
+        *,
+        reuse_prefix: bool = True,
+        max_encoder_patches: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"DescribeEngine: batch_size must be >= 1, got {batch_size}")
@@ -91,48 +93,35 @@ class DescribeEngine:
         self.repetition_penalty = repetition_penalty
         self.seed = seed
         self.progress = progress
+        self.planner: LitePlanner | FullPlanner
+        if isinstance(model.config, PixelReferConfig):
+            self.planner = FullPlanner(model, tokenizer, seed, max_encoder_patches, reuse_prefix=reuse_prefix)
+        else:
+            self.planner = LitePlanner(model, tokenizer, seed, max_encoder_patches)
+        self.last_stats = EngineStats()
 
-    def encode(self, item: DescribeItem) -> torch.Tensor:
-        """Prompt token ids of one item; PromptError names the item's key."""
+    def _plan(self, item: DescribeItem, index: int) -> Plan:
         try:
-            return encode_prompt(
-                self.tokenizer,
-                item.question,
-                item.mask_frame_ids,
-                self.model.config.mask_num,
-                item.object_frame_ids,
-                item.timestamps,
-            )
-        except PromptError as err:
-            raise PromptError(f"item {item.key!r}: {err}") from err
+            return self.planner.plan(item, index)
+        except (InputError, PromptError) as err:
+            raise _named(item, err) from err
 
-    def _request(self, item: DescribeItem) -> ObjectTokenRequest:
-        return ObjectTokenRequest(
-            frames=item.frames,
-            masks=item.masks,
-            mask_frame_ids=item.mask_frame_ids,
-            frame_keys=item.frame_keys,
-            generator=torch.Generator().manual_seed(self.seed),
-        )
-
-    def _run_batch(self, items: Sequence[DescribeItem], ids: Sequence[torch.Tensor]) -> list[DescribeResult]:
+    def _run_batch(self, items: Sequence[DescribeItem], plans: Sequence[Plan]) -> list[DescribeResult]:
         start = time.perf_counter()
-        tokens = self.model.get_region_features([self._request(it) for it in items])
-        embeds = []
-        for item, seq, tok in zip(items, ids, tokens, strict=True):
-            try:
-                embeds.append(self.model.embed_with_object_tokens(seq, tok))
-            except PromptError as err:
-                raise PromptError(f"item {item.key!r}: {err}") from err
-        new_ids = generate_from_embeddings(
-            self.model, self.tokenizer, embeds, self.max_new_tokens, self.repetition_penalty
-        )
+        stats = self.last_stats
+        rows = self.planner.rows(items, plans, stats)  # type: ignore[arg-type]
+        settings = greedy_settings(self.model, self.tokenizer, self.max_new_tokens, self.repetition_penalty)
+        new_ids = greedy_decode(self.model, rows, settings)
+        self.planner.finish(plans)  # type: ignore[arg-type]
         per_item_ms = (time.perf_counter() - start) * 1000.0 / len(items)
+        stats.batches += 1
+        stats.items += len(items)
+        stats.generated_tokens += sum(len(ids) for ids in new_ids)
         return [
             DescribeResult(
                 key=item.key,
                 token_ids=out,
-                text=self.tokenizer.decode(out, skip_special_tokens=True).strip(),
+                text=decode_answer(self.tokenizer, out),
                 n_tokens=len(out),
                 latency_ms=per_item_ms,
             )
@@ -140,17 +129,18 @@ class DescribeEngine:
         ]
 
     def run(self, items: Sequence[DescribeItem]) -> list[DescribeResult]:
-        """Describe every item; prompts are validated (PromptError) before any model work."""
+        """Describe every item; every item is checked (InputError / PromptError naming it) before model work."""
         items = list(items)
-        ids = [self.encode(it) for it in items]
-        # Similar prompt lengths in one batch waste less padding; results don't depend on the grouping.
-        order = sorted(range(len(items)), key=lambda i: (ids[i].numel(), i))
+        plans = [self._plan(it, i) for i, it in enumerate(items)]
+        self.last_stats = EngineStats()
+        self.planner.start(plans)  # type: ignore[arg-type]
+        order = self.planner.order(plans)  # type: ignore[arg-type]
         results: list[DescribeResult | None] = [None] * len(items)
         done, pos, total = 0, 0, len(items)
         while pos < total:
             chunk = order[pos : pos + self.batch_size]
             try:
-                out = self._run_batch([items[i] for i in chunk], [ids[i] for i in chunk])
+                out = self._run_batch([items[i] for i in chunk], [plans[i] for i in chunk])
             except Exception as err:
                 if not _is_oom(err) or len(chunk) == 1:
                     raise
@@ -172,34 +162,47 @@ class DescribeEngine:
 
 
 def describe_one(
-    model,
-    tokenizer,
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
     frames: Sequence[np.ndarray],
-    masks: np.ndarray,
-    mask_frame_ids: Sequence[int],
+    masks: np.ndarray | torch.Tensor | None,
+    mask_frame_ids: Sequence[int] | None,
     question: str,
-    object_frame_ids: Sequence[Sequence[int]] | None = None,
     timestamps: Sequence[float] | None = None,
+    mask_frames: Sequence[np.ndarray] | None = None,
     max_new_tokens: int = 2048,
     repetition_penalty: float | None = None,
     generator: torch.Generator | None = None,
+    *,
+    object_frame_ids: Sequence[Sequence[int]] | None = None,
 ) -> tuple[list[int], str]:
     """One question, unbatched, as the official `mm_infer` does it: greedy, the checkpoint's repetition
     penalty (1.1 released) unless given, stop at eos. Returns (new token ids without eos, decoded text).
-    generator: k-means init RNG (default: a fresh one seeded 0)."""
-    ids = encode_prompt(
-        tokenizer, question, mask_frame_ids, model.config.mask_num, object_frame_ids, timestamps
-    )
-    request = ObjectTokenRequest(
-        frames=list(frames),
-        masks=masks,
-        mask_frame_ids=list(mask_frame_ids),
-        generator=generator if generator is not None else torch.Generator().manual_seed(0),
-    )
-    tokens = model.get_region_features([request])[0]
-    embeds = model.embed_with_object_tokens(ids, tokens)
-    out = generate_from_embeddings(model, tokenizer, [embeds], max_new_tokens, repetition_penalty)[0]
-    return out, tokenizer.decode(out, skip_special_tokens=True).strip()
 
-
-__all__ = ["ENGINE_VERSION", "DescribeEngine", "DescribeItem", "DescribeResult", "describe_one"]
+    Full model: `frames` = what the LLM sees, `timestamps` per frame (None = an image of one frame),
+    `mask_frames` = the annotated frames the masks index (None = frames); masks may be None for a
+    region-free question. Lite: `frames` are the annotated frames; `object_frame_ids` groups masks by
+    object (see DescribeItem). generator: k-means init RNG (default: a fresh one seeded 0).
+    """
+    processor = processor_for(model, tokenizer)
+    if isinstance(processor, PixelReferProcessor):
+        inputs = processor(frames, question, masks, mask_frame_ids, timestamps, mask_frames, generator)
+    else:
+        if mask_frames is not None:
+            raise InputError("mask_frames is a field of the full PixelRefer; Lite masks lie on `frames`")
+        if masks is None or mask_frame_ids is None:
+            raise InputError("PixelRefer-Lite needs masks (it sees only the objects)")
+        inputs = processor(frames, masks, mask_frame_ids, question, object_frame_ids, timestamps, generator)
+    settings = greedy_settings(model, tokenizer, max_new_tokens, repetition_penalty)
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=settings.max_new_tokens,
+        repetition_penalty=settings.repetition_penalty,
+        eos_token_id=list(settings.stop_ids),
+        pad_token_id=settings.pad_id,
+        suppress_tokens=list(settings.suppress_tokens) or None,
+    )
+    with torch.inference_mode():
+        out = model.generate(**inputs, generation_config=config)
+    ids = trim_at_eos(out[0].tolist(), settings.stop_ids)
+    return ids, decode_answer(tokenizer, ids)

@@ -43,4 +43,21 @@ def select_frames(
     return sorted(chosen)
 
 
-__all__ = ["select_frames"]
+__all__ = ["select_frames", "span_frames"]
+
+
+def span_frames(first_frame: int, last_frame: int, k: int = 8) -> list[int]:
+    """k frame indices spread evenly over [first_frame, last_frame] (both ends included), sorted, unique.
+
+    For the frames the full PixelRefer's LLM sees: they need no mask, so they are evenly spaced over the
+    object's visible span rather than chosen by score; objects with the same span get the same frames and
+    so share their vision tokens and prompt prefill in the describe engine. Deterministic.
+    """
+    if k < 1:
+        raise ValueError(f"span_frames: k must be >= 1, got {k}")
+    if last_frame < first_frame:
+        raise ValueError(f"span_frames: last_frame {last_frame} is before first_frame {first_frame}")
+    if k == 1:
+        return [(first_frame + last_frame) // 2]
+    step = (last_frame - first_frame) / (k - 1)
+    return sorted({first_frame + round(i * step) for i in range(k)})

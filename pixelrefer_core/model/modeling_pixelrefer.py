@@ -1,193 +1,276 @@
-"""PixelRefer-Lite: object tokens from SAOT + OCI, fed to a Qwen2.5 LLM in place of `<REGION>` tokens.
+"""PixelRefer (full, vision-object): the image or video as `<image>` tokens and 0..32 object tokens per mask,
+fed to a Qwen2.5 LLM (full reference §1-§5).
 
-Module tree (state_dict keys exactly as the released checkpoints, reference §5.4):
+Module tree (state_dict keys exactly as the released PixelRefer-2B / -7B, full reference §7.1):
 
-    PixelReferLiteForCausalLM
-      model: PixelReferLiteModel (a Qwen2Model)
+    PixelReferForCausalLM
+      model: PixelReferModel (a Qwen2Model)
         embed_tokens, layers.*, norm                 the LLM
         vision_encoder: PixelReferVisionEncoder      -> model.vision_encoder.vision_encoder.*
-        mm_projector: MlpGeluProjector               -> model.mm_projector.readout.{0,2}.* (unused by Lite)
-        region_encoder: RegionEncoder                -> model.region_encoder.*
+        mm_projector: MlpGeluProjector               -> model.mm_projector.readout.{0,2}.*  (vision tokens)
+        region_encoder: PixelReferRegionEncoder      -> model.region_encoder.{pos_linear,feat_linear.0,2}.*
       lm_head (tied to embed_tokens when config.tie_word_embeddings)
 
-Object tokens are computed by `pixelrefer_core.model.object_tokens.compute_object_tokens`; this class
-owns the parity switches (`reuse_first_local_crop`, `round_pixels_to_bf16`, from the config) and the
-swap of `<REGION>` embeddings for object tokens (`embed_with_object_tokens`).
+Vision tokens (§2): frames -> vision encoder (a video's rows merge-grouped) -> video: each frame's feature
+grid bilinearly halved (= 2x2 block means), image: identity -> `mm_projector`; a video of T > 1 frames is
+then compressed: merged token k of frame t >= 1 is kept when mean |x_t,k - x_t-1,k| * 255 over its 4 pixel
+rows (model dtype) exceeds `compression_threshold`, all of frame 0 are kept, and a frame with none kept
+keeps its first. Dropped tokens leave the prompt with their `<image>` positions (§2.5).
+Object tokens (§3, §4): `PixelReferRegionEncoder` over the crops' vision features.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen2ForCausalLM, Qwen2Model
-from transformers.models.qwen2.modeling_qwen2 import Qwen2PreTrainedModel
 
-from pixelrefer_core.errors import ModelLoadError, PromptError
+from pixelrefer_core.errors import PromptError
 
-from .configuration_pixelrefer import PixelReferLiteConfig
-from .configuration_vision import PixelReferVisionConfig
-from .modeling_vision import PixelReferVisionEncoder, VisionRotaryEmbedding
-from .object_tokens import ObjectTokenRequest, compute_object_tokens
-from .region_encoder import RegionEncoder
+from .configuration_pixelrefer import PixelReferConfig
+from .modeling_common import (
+    MlpGeluProjector,
+    MultimodalCausalLMMixin,
+    PixelReferBasePreTrainedModel,
+    build_vision_encoder,
+    replace_placeholders,
+)
+from .modeling_outputs import MultimodalEmbeddings, RegionFeatures, VisualFeatures
+from .object_tokens import EncoderStats, ImageKey, encode_packed
+from .processing_pixelrefer import RegionInputs, VisualInputs, prepare_region_inputs, prepare_visual_inputs
+from .region_encoder import PixelReferRegionEncoder
 
-# Number of heads of the region encoder's fusion attention in the released model (reference §3).
-REGION_ENCODER_HEADS = 8
-
-
-class MlpGeluProjector(nn.Module):
-    """`mlp2x_gelu` projector: Linear(mm_hidden, D) -> GELU -> Linear(D, D). Kept only so the released
-    keys `model.mm_projector.readout.{0,2}` load; Lite object tokens never pass through it."""
-
-    def __init__(self, mm_hidden_size: int, hidden_size: int):
-        super().__init__()
-        self.readout = nn.Sequential(
-            nn.Linear(mm_hidden_size, hidden_size), nn.GELU(), nn.Linear(hidden_size, hidden_size)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(x)
+__all__ = ["PixelReferForCausalLM", "PixelReferModel", "PixelReferPreTrainedModel", "visual_image_keys"]
 
 
-class PixelReferLitePreTrainedModel(Qwen2PreTrainedModel):
-    config: PixelReferLiteConfig
-    config_class = PixelReferLiteConfig
-    _no_split_modules = ["Qwen2DecoderLayer", "VisionEncoderLayer"]
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        super()._init_weights(module)
-        # The vision RoPE frequencies are a non-persistent buffer: after a meta-device load they must be
-        # recomputed (transformers only does this for LLM rotary modules that keep `original_inv_freq`).
-        if isinstance(module, VisionRotaryEmbedding):
-            dim = module.inv_freq.numel() * 2
-            theta = float(self.config.resolved_vision_config().get("rope_theta", 10000.0))
-            fresh = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-            module.inv_freq.copy_(fresh.to(module.inv_freq.device, module.inv_freq.dtype))
+class PixelReferPreTrainedModel(PixelReferBasePreTrainedModel):
+    config: PixelReferConfig
+    config_class = PixelReferConfig
 
 
-class PixelReferLiteModel(PixelReferLitePreTrainedModel, Qwen2Model):
-    """The Qwen2 LLM plus the vision tower, the (unused) projector and the region encoder."""
+class PixelReferModel(PixelReferPreTrainedModel, Qwen2Model):
+    """The Qwen2 LLM plus the vision tower, the projector of vision tokens and the region encoder."""
 
-    def __init__(self, config: PixelReferLiteConfig):
+    def __init__(self, config: PixelReferConfig):
         Qwen2Model.__init__(self, config)
-        vision_config = PixelReferVisionConfig(**config.resolved_vision_config())
-        attn = config.mm_attn_implementation or "sdpa"
-        if attn not in ("sdpa", "flash_attention_2", "eager"):
-            attn = "sdpa"
-        self.vision_encoder = PixelReferVisionEncoder(vision_config, attn_implementation=attn)
+        self.vision_encoder = build_vision_encoder(config)
         self.mm_projector = MlpGeluProjector(config.mm_hidden_size, config.hidden_size)
-        self.region_encoder = RegionEncoder(
-            config.mm_hidden_size,
-            config.hidden_size,
-            num_heads=REGION_ENCODER_HEADS,
-            mask_num=config.mask_num,
+        self.region_encoder = PixelReferRegionEncoder(
+            config.mm_hidden_size, config.hidden_size, config.mask_num
         )
         self.post_init()
 
 
-class PixelReferLiteForCausalLM(PixelReferLitePreTrainedModel, Qwen2ForCausalLM):
-    """Qwen2ForCausalLM whose inner model carries the object tokenizer.
+def visual_image_keys(group: Hashable, visual: VisualInputs) -> list[ImageKey]:
+    """Keys of a visual input's frames in a packed encoder pass (`encode_images`)."""
+    return [("frame", group, t) for t in range(visual.num_frames)]
 
-    `forward`/`generate` are Qwen2's: pass `inputs_embeds` built by `embed_with_object_tokens`.
+
+# The mixin's generate() takes multimodal kwargs that GenerationMixin's signature lacks (mypy: misc).
+class PixelReferForCausalLM(MultimodalCausalLMMixin, PixelReferPreTrainedModel, Qwen2ForCausalLM):  # type: ignore[misc]
+    """Qwen2ForCausalLM whose inner model carries the vision tokenizer and the object tokenizer.
+
+    `forward` / `generate` take `visual_inputs=` (VisualInputs), `region_inputs=` (RegionInputs) and
+    `generator=` (k-means RNG) beside `input_ids` [1, L] from `PixelReferProcessor`.
     """
 
-    def __init__(self, config: PixelReferLiteConfig):
-        PixelReferLitePreTrainedModel.__init__(self, config)
-        self.model = PixelReferLiteModel(config)
+    model: PixelReferModel
+    _multimodal_kwargs: ClassVar[tuple[str, ...]] = ("visual_inputs", "region_inputs", "generator")
+
+    def __init__(self, config: PixelReferConfig):
+        PixelReferPreTrainedModel.__init__(self, config)
+        self.model = PixelReferModel(config)
         self.vocab_size = config.vocab_size
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.post_init()
 
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
-        """transformers' loader (.safetensors / .bin, sharded or not, tied lm_head), made strict: a missing
-        path or a key mismatch raises ModelLoadError naming the checkpoint and listing the keys
-        (`model.mm_projector.*` and `model.region_encoder.mask_embedding.*` may be absent)."""
-        from .loading import check_loading_info, resolve_checkpoint_dir
-
-        want_info = kwargs.pop("output_loading_info", False)
-        ckpt = resolve_checkpoint_dir(pretrained_model_name_or_path)
-        # Let transformers report shape mismatches in the loading info; check_loading_info raises on them.
-        kwargs.setdefault("ignore_mismatched_sizes", True)
-        try:
-            model, info = super().from_pretrained(ckpt, *args, output_loading_info=True, **kwargs)
-        except (OSError, RuntimeError, ValueError) as err:
-            raise ModelLoadError(f"{ckpt}: cannot load PixelRefer-Lite weights: {err}") from err
-        check_loading_info(info, model.config, str(ckpt))
-        return (model, info) if want_info else model
-
-    # ---- object tokens -------------------------------------------------------------------------------
-    def get_region_features(
+    # ---- the packed vision-encoder pass ----------------------------------------------------------------
+    @torch.inference_mode()
+    def encode_images(
         self,
-        requests: Sequence[ObjectTokenRequest],
+        images: dict[ImageKey, Any],
         *,
-        reuse_first_local_crop: bool | None = None,
-        round_pixels_to_bf16: bool | None = None,
-    ) -> list[torch.Tensor]:
-        """Object tokens for several requests in one packed vision-encoder pass.
+        max_encoder_patches: int | None = None,
+        stats: EncoderStats | None = None,
+    ) -> dict[ImageKey, torch.Tensor]:
+        """Vision features [patches, C] of preprocessed images (frames and crops together, block-diagonal)."""
+        return encode_packed(
+            self.model.vision_encoder,
+            images,
+            max_patches=max_encoder_patches,
+            device=self.device,
+            dtype=self.dtype,
+            round_bf16=self.config.round_pixels_to_bf16,
+            stats=stats,
+        )
 
-        Returns one tensor per request, [num_masks_i * mask_num, hidden_size], in the model's dtype and
-        device; masks in request order, `mask_num` tokens each (the order `<REGION>` tokens consume them).
-        The parity switches default to the config's values.
-        """
-        cfg = self.config
+    # ---- vision tokens ------------------------------------------------------------------------------
+    def compression_keep(self, visual: VisualInputs) -> torch.Tensor:
+        """bool [T * tokens_per_frame]: which vision tokens (and `<image>` positions) survive compression."""
+        per_frame = visual.tokens_per_frame
+        if not visual.is_video or visual.num_frames == 1:
+            return torch.ones(visual.num_frames * per_frame, dtype=torch.bool, device=self.device)
+        pix = torch.from_numpy(np.stack([f.pixel_values for f in visual.frames])).to(self.device)
+        if self.config.round_pixels_to_bf16:
+            pix = pix.to(torch.bfloat16)
+        # Decided on the pixel rows in the model dtype (bf16 for released weights, §8.10); merge-grouped
+        # rows: m*m consecutive rows are one merged token.
+        x = pix.to(self.dtype).reshape(visual.num_frames, per_frame, -1)
+        diff = (x[1:] - x[:-1]).abs().mean(dim=-1) * 255
+        keep = torch.cat(
+            [torch.ones_like(diff[:1], dtype=torch.bool), diff > self.config.compression_threshold]
+        )
+        keep[~keep.any(dim=-1), 0] = True
+        return keep.reshape(-1)
+
+    def visual_features_from(
+        self, frame_feats: Sequence[torch.Tensor], visual: VisualInputs
+    ) -> VisualFeatures:
+        """Vision tokens from the encoder outputs of `visual`'s frames ([gh*gw, C] each, in their row order)."""
+        _, gh, gw = visual.frames[0].grid_thw
+        m = visual.merge_size
         with torch.inference_mode():
-            return compute_object_tokens(
-                self.model.vision_encoder,
-                self.model.region_encoder,
-                list(requests),
-                mask_num=cfg.mask_num,
-                reuse_first_local_crop=cfg.reuse_first_local_crop
-                if reuse_first_local_crop is None
-                else reuse_first_local_crop,
-                round_pixels_to_bf16=cfg.round_pixels_to_bf16
-                if round_pixels_to_bf16 is None
-                else round_pixels_to_bf16,
-                dtype=self.dtype,
-                device=self.device,
+            per_frame = []
+            for feats in frame_feats:
+                if m > 1:  # merge-grouped rows -> raster grid -> bilinear to (gh/m, gw/m): 2x2 block means
+                    grid = (
+                        feats.reshape(gh // m, gw // m, m, m, -1).permute(0, 2, 1, 3, 4).reshape(gh, gw, -1)
+                    )
+                    x = F.interpolate(
+                        grid.permute(2, 0, 1)[None],
+                        size=(gh // m, gw // m),
+                        mode="bilinear",
+                        align_corners=False,
+                    )
+                    feats = x[0].permute(1, 2, 0).reshape(-1, grid.shape[-1])
+                per_frame.append(feats)
+            tokens = self.model.mm_projector(torch.cat(per_frame))
+            keep = self.compression_keep(visual)
+            return VisualFeatures(
+                tokens=tokens[keep],
+                keep=keep,
+                tokens_per_frame=visual.tokens_per_frame,
+                num_frames=visual.num_frames,
             )
+
+    def get_visual_features(self, visual: VisualInputs) -> VisualFeatures:
+        """Vision tokens of a preprocessed image or video (one vision-encoder pass)."""
+        keys = visual_image_keys("visual", visual)
+        feats = self.encode_images(dict(zip(keys, visual.frames, strict=True)))
+        return self.visual_features_from([feats[k] for k in keys], visual)
+
+    def visual_tokens(
+        self, frames: Sequence[np.ndarray], timestamps: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        """[n_kept, hidden] vision tokens: an image when `timestamps` is None (one frame), else a video
+        (stride 2 downsampling and token compression)."""
+        visual = prepare_visual_inputs(list(frames), timestamps, self.config)
+        tokens = self.get_visual_features(visual).tokens
+        assert tokens is not None
+        return tokens
+
+    # ---- object tokens ------------------------------------------------------------------------------
+    def region_features_from(
+        self,
+        crop_feats: Sequence[torch.Tensor],
+        region: RegionInputs,
+        generator: torch.Generator | None = None,
+    ) -> RegionFeatures:
+        """Object tokens from the encoder outputs of `region`'s crops; k-means draws from `generator` in mask
+        order (None: a fresh generator seeded 0)."""
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        feats = [
+            f.view(img.grid_thw[1], img.grid_thw[2], -1)
+            for f, img in zip(crop_feats, region.images, strict=True)
+        ]
+        with torch.inference_mode():
+            tokens, counts = self.model.region_encoder(
+                feats,
+                [torch.from_numpy(c.grid_mask) for c in region.crops],
+                [c.box for c in region.crops],
+                [c.image_size for c in region.crops],
+                [gen] * len(feats),
+            )
+        if tuple(counts) != region.tokens_per_mask:  # the grid mask decides both; a mismatch is a bug
+            raise RuntimeError(
+                f"object token counts {counts} differ from the prompt's {region.tokens_per_mask}"
+            )
+        return RegionFeatures(tokens=tokens, tokens_per_mask=tuple(counts))
+
+    def get_region_features(
+        self, region: RegionInputs, generator: torch.Generator | None = None
+    ) -> RegionFeatures:
+        """Object tokens of preprocessed crops (one vision-encoder pass)."""
+        keys: list[ImageKey] = [("crop", i) for i in range(len(region.images))]
+        feats = self.encode_images(dict(zip(keys, region.images, strict=True)))
+        return self.region_features_from([feats[k] for k in keys], region, generator)
 
     def object_tokens(
         self,
-        frames: Sequence[np.ndarray],
+        mask_frames: Sequence[np.ndarray],
         masks: np.ndarray | torch.Tensor,
         mask_frame_ids: Sequence[int],
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Object tokens of one request: frames RGB HxWx3 uint8, masks [N,H,W] {0,1}, mask_frame_ids[i]
-        the index into `frames` of mask i. Returns [N * mask_num, hidden_size]."""
-        request = ObjectTokenRequest(
-            frames=list(frames), masks=masks, mask_frame_ids=list(mask_frame_ids), generator=generator
-        )
-        return self.get_region_features([request])[0]
+        """[sum_i n_i, hidden] object tokens, n_i in 0..mask_num for mask i (in mask order); masks [N, H, W]
+        on `mask_frames[mask_frame_ids[i]]`."""
+        region = prepare_region_inputs(list(mask_frames), masks, list(mask_frame_ids), self.config)
+        tokens = self.get_region_features(region, generator).tokens
+        assert tokens is not None
+        return tokens
 
-    def embed_with_object_tokens(self, input_ids: torch.Tensor, object_tokens: torch.Tensor) -> torch.Tensor:
-        """Token embeddings of `input_ids` [L] with the `<REGION>` positions replaced, in order, by the rows
-        of `object_tokens` [n_region, D]. Returns [L, D]. Raises PromptError when the counts differ."""
-        region_id = self.config.region_token_index
-        if region_id is None:
-            raise PromptError("config.region_token_index is not set; load the model with load_pixelrefer")
-        embeds = self.get_input_embeddings()(input_ids.to(self.device))
-        where = input_ids.to(self.device) == region_id
-        n_slots = int(where.sum())
-        if n_slots != object_tokens.shape[0]:
+    # ---- LLM inputs ---------------------------------------------------------------------------------
+    def embed_prompt(
+        self, input_ids: torch.Tensor, visual: VisualFeatures, region: RegionFeatures | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ids [L'], embeddings [L', D]) of a prompt [L]: compression-dropped `<image>` positions removed,
+        the others replaced by the vision tokens in order, `<REGION>` positions by the object tokens."""
+        image_id, region_id = self.config.image_token_index, self.config.region_token_index
+        if image_id is None or region_id is None:
             raise PromptError(
-                f"prompt has {n_slots} <REGION> tokens but {object_tokens.shape[0]} object tokens were computed"
+                "config.image_token_index / region_token_index unset; load with load_pixelrefer"
             )
-        embeds = embeds.clone()
-        embeds[where] = object_tokens.to(device=embeds.device, dtype=embeds.dtype)
-        return embeds
+        assert visual.keep is not None and visual.tokens is not None
+        ids = input_ids.reshape(-1).to(self.device)
+        is_image = ids == image_id
+        if int(is_image.sum()) != visual.keep.numel():
+            raise PromptError(
+                f"prompt has {int(is_image.sum())} <image> tokens but {visual.keep.numel()} vision tokens"
+            )
+        kept = torch.ones_like(is_image)
+        kept[is_image] = visual.keep.to(ids.device)
+        ids = ids[kept]
+        embeds = self.get_input_embeddings()(ids)
+        embeds = replace_placeholders(embeds, ids, image_id, visual.tokens, "<image>")
+        rows = region.tokens if region is not None and region.tokens is not None else embeds[:0]
+        return ids, replace_placeholders(embeds, ids, region_id, rows, "<REGION>")
+
+    def prepare_inputs_embeds(self, input_ids: torch.Tensor, **multimodal: Any) -> MultimodalEmbeddings:
+        """LLM inputs of `input_ids` [1, L] with `visual_inputs`, optional `region_inputs` and `generator`."""
+        visual_inputs: VisualInputs | None = multimodal.get("visual_inputs")
+        region_inputs: RegionInputs | None = multimodal.get("region_inputs")
+        if visual_inputs is None:
+            raise ValueError("the full PixelRefer needs visual_inputs (the image or video it is asked about)")
+        if input_ids.dim() == 2 and input_ids.shape[0] != 1:
+            raise ValueError(f"multimodal inputs take one prompt (batch of 1), got {input_ids.shape[0]}")
+        visual = self.get_visual_features(visual_inputs)
+        region = None
+        if region_inputs is not None:
+            region = self.get_region_features(region_inputs, multimodal.get("generator"))
+        ids, embeds = self.embed_prompt(input_ids, visual, region)
+        return MultimodalEmbeddings(
+            inputs_embeds=embeds[None],
+            attention_mask=torch.ones(1, embeds.shape[0], dtype=torch.long, device=embeds.device),
+            input_ids=ids[None],
+            object_tokens=None if region is None else region.tokens,
+            visual_tokens=visual.tokens,
+        )
 
 
-AutoConfig.register(PixelReferLiteConfig.model_type, PixelReferLiteConfig, exist_ok=True)
-AutoModelForCausalLM.register(PixelReferLiteConfig, PixelReferLiteForCausalLM, exist_ok=True)
-
-__all__ = [
-    "MlpGeluProjector",
-    "PixelReferLiteForCausalLM",
-    "PixelReferLiteModel",
-    "PixelReferLitePreTrainedModel",
-]
+AutoConfig.register(PixelReferConfig.model_type, PixelReferConfig, exist_ok=True)
+AutoModelForCausalLM.register(PixelReferConfig, PixelReferForCausalLM, exist_ok=True)

@@ -1,8 +1,11 @@
-"""PixelRefer-Lite vision encoder: SigLIP-NaViT with 2-D RoPE over variable-size images (reference §2.3).
+"""The vision encoder of both variants: SigLIP-NaViT with 2-D RoPE over variable-size images (Lite
+reference §2.3, full reference §2.3).
 
 Input is a packed batch: every image is cut into 14x14 patches, each patch is one row of
-`num_channels * 14 * 14` values in (C, 14, 14) order, rows of one image in raster order (row-major over
-the patch grid), images one after the other. `grid_thw[i] = (t, h, w)` gives image i's patch grid.
+`num_channels * 14 * 14` values in (C, 14, 14) order, images one after the other. `grid_thw[i] = (t, h, w)`
+gives image i's patch grid; `merge_sizes[i]` its row order: 1 = raster order over the patch grid (images,
+crops), 2 = merge-grouped (the full model's video frames: 2x2 blocks in raster order, patches inside a
+block in raster order). RoPE positions are the (row, col) of each row in that order.
 Attention is block-diagonal: a patch only attends to patches of its own image.
 
 State-dict layout (checkpoint compatible, when attached as `model.vision_encoder`):
@@ -13,6 +16,7 @@ layer_norm2,mlp}.*`, `vision_encoder.post_layernorm.*`. The RoPE `inv_freq` is a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -36,21 +40,30 @@ logger = logging.getLogger(__name__)
 ATTN_IMPLEMENTATIONS = ("sdpa", "flash_attention_2", "eager")
 
 
-def _flash_attn_varlen():
+def _flash_attn_varlen() -> Callable[..., torch.Tensor] | None:
     try:
-        from flash_attn import flash_attn_varlen_func  # type: ignore[import-not-found]
+        from flash_attn import flash_attn_varlen_func
     except ImportError:
         return None
-    return flash_attn_varlen_func
+    fn: Callable[..., torch.Tensor] = flash_attn_varlen_func
+    return fn
 
 
-def rope_positions(grid_thw: torch.Tensor) -> torch.Tensor:
-    """(row, col) patch coordinates of every packed row, raster order per frame: Long [total_patches, 2]."""
+def rope_positions(grid_thw: torch.Tensor, merge_sizes: Sequence[int] | None = None) -> torch.Tensor:
+    """(row, col) patch coordinates of every packed row, in each image's row order: Long [total_patches, 2]."""
     pos = []
-    for t, h, w in grid_thw.tolist():
-        rows = torch.arange(h).repeat_interleave(w)
-        cols = torch.arange(w).repeat(h)
-        pos.append(torch.stack([rows, cols], dim=-1).repeat(t, 1))
+    sizes = list(merge_sizes) if merge_sizes is not None else [1] * len(grid_thw)
+    if len(sizes) != len(grid_thw):
+        raise ValueError(f"{len(sizes)} merge sizes for {len(grid_thw)} images")
+    for (t, h, w), m in zip(grid_thw.tolist(), sizes, strict=True):
+        if h % m or w % m:
+            raise ValueError(f"a {h}x{w} patch grid cannot be merge-grouped by {m}")
+        rows = torch.arange(h)[:, None].expand(h, w)
+        cols = torch.arange(w)[None, :].expand(h, w)
+        if m > 1:  # merge-grouped: (h/m, m, w/m, m) -> (h/m, w/m, m, m)
+            rows = rows.reshape(h // m, m, w // m, m).permute(0, 2, 1, 3)
+            cols = cols.reshape(h // m, m, w // m, m).permute(0, 2, 1, 3)
+        pos.append(torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=-1).repeat(t, 1))
     if not pos:
         return torch.zeros(0, 2, dtype=torch.long)
     return torch.cat(pos).to(grid_thw.device)
@@ -79,13 +92,19 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return (xf * cos + _rotate_half(xf) * sin).to(x.dtype)
 
 
+def rope_inv_freq(dim: int, theta: float) -> torch.Tensor:
+    """float32 [dim // 2] inverse frequencies theta^(-2i/dim) of one axis of the 2-D RoPE."""
+    return 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+
+
 class VisionRotaryEmbedding(nn.Module):
     """Frequencies of a 2-D RoPE: `dim = head_dim // 2` channels per axis, `dim // 2` frequencies each."""
 
+    inv_freq: torch.Tensor
+
     def __init__(self, dim: int, theta: float = 10000.0):
         super().__init__()
-        inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq", rope_inv_freq(dim, theta), persistent=False)
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
         """positions Long [N, 2] (row, col) -> freqs float32 [N, dim] = cat(row * inv_freq, col * inv_freq)."""
@@ -114,6 +133,8 @@ def block_attention(
     scale = d**-0.5
     if implementation == "flash_attention_2":
         fn = _flash_attn_varlen()
+        if fn is None:
+            raise RuntimeError("flash_attention_2 requested but flash_attn is not installed")
         cu = cu_seqlens.to(device=q.device, dtype=torch.int32)
         max_len = int((cu[1:] - cu[:-1]).max().item()) if cu.numel() > 1 else 0
         return fn(q, k, v, cu, cu, max_len, max_len, softmax_scale=scale)
@@ -161,7 +182,13 @@ class VisionAttention(nn.Module):
         self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, x, cu_seqlens, rope_cos_sin, implementation: str):
+    def forward(
+        self,
+        x: torch.Tensor,
+        cu_seqlens: torch.Tensor,
+        rope_cos_sin: tuple[torch.Tensor, torch.Tensor],
+        implementation: str,
+    ) -> torch.Tensor:
         n = x.shape[0]
         q = self.q_proj(x).view(n, self.num_heads, self.head_dim)
         k = self.k_proj(x).view(n, self.num_heads, self.head_dim)
@@ -179,8 +206,9 @@ class VisionMLP(nn.Module):
         self.act = ACT2FN[config.hidden_act]
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
 
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.fc2(self.act(self.fc1(x)))
+        return out
 
 
 class VisionEncoderLayer(nn.Module):
@@ -193,7 +221,13 @@ class VisionEncoderLayer(nn.Module):
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = VisionMLP(config)
 
-    def forward(self, x, cu_seqlens, rope_cos_sin, implementation: str):
+    def forward(
+        self,
+        x: torch.Tensor,
+        cu_seqlens: torch.Tensor,
+        rope_cos_sin: tuple[torch.Tensor, torch.Tensor],
+        implementation: str,
+    ) -> torch.Tensor:
         x = x + self.self_attn(self.layer_norm1(x), cu_seqlens, rope_cos_sin, implementation)
         return x + self.mlp(self.layer_norm2(x))
 
@@ -210,7 +244,8 @@ class VisionEmbeddings(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         w = self.patch_embedding.weight
         x = pixel_values.to(dtype=w.dtype).view(-1, self.num_channels, self.patch_size, self.patch_size)
-        return self.patch_embedding(x).view(x.shape[0], -1)
+        out: torch.Tensor = self.patch_embedding(x)
+        return out.view(x.shape[0], -1)
 
 
 class VisionEncoderStack(nn.Module):
@@ -218,7 +253,13 @@ class VisionEncoderStack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(VisionEncoderLayer(config) for _ in range(config.num_hidden_layers))
 
-    def forward(self, x, cu_seqlens, rope_cos_sin, implementation: str):
+    def forward(
+        self,
+        x: torch.Tensor,
+        cu_seqlens: torch.Tensor,
+        rope_cos_sin: tuple[torch.Tensor, torch.Tensor],
+        implementation: str,
+    ) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x, cu_seqlens, rope_cos_sin, implementation)
         return x
@@ -236,19 +277,27 @@ class VisionTransformer(nn.Module):
         head_dim = config.hidden_size // config.num_attention_heads
         self.rotary_pos_emb = VisionRotaryEmbedding(head_dim // 2, theta=config.rope_theta)
 
-    def forward(self, pixel_values, grid_thw, implementation: str):
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        grid_thw: torch.Tensor,
+        implementation: str,
+        merge_sizes: Sequence[int] | None = None,
+    ) -> torch.Tensor:
         seqlens = grid_thw[:, 0] * grid_thw[:, 1] * grid_thw[:, 2]
         cu_seqlens = F.pad(seqlens.cumsum(0), (1, 0)).to(torch.int32)
-        freqs = self.rotary_pos_emb(rope_positions(grid_thw.cpu()).to(pixel_values.device))
+        freqs = self.rotary_pos_emb(rope_positions(grid_thw.cpu(), merge_sizes).to(pixel_values.device))
         x = self.embeddings(pixel_values)
         x = self.encoder(x, cu_seqlens, _cos_sin(freqs), implementation)
-        return self.post_layernorm(x)
+        out: torch.Tensor = self.post_layernorm(x)
+        return out
 
 
 class PixelReferVisionEncoder(nn.Module):
     """Checkpoint-compatible wrapper: `self.vision_encoder` is the NaViT transformer.
 
-    forward(pixel_values [total_patches, C*p*p], grid_thw Long [n_images, 3]) -> [total_patches, hidden].
+    forward(pixel_values [total_patches, C*p*p], grid_thw Long [n_images, 3], merge_sizes=None (all 1))
+    -> [total_patches, hidden], rows in the input order.
     `attn_implementation`: "sdpa" (default), "flash_attention_2" (used when flash_attn imports, the
     tensors are on CUDA and in fp16/bf16; otherwise falls back to sdpa with one log line), or "eager".
     """
@@ -293,7 +342,9 @@ class PixelReferVisionEncoder(nn.Module):
             self._warned_fallback = True
         return "sdpa"
 
-    def forward(self, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, pixel_values: torch.Tensor, grid_thw: torch.Tensor, merge_sizes: Sequence[int] | None = None
+    ) -> torch.Tensor:
         expected = self.config.num_channels * self.config.patch_size**2
         if pixel_values.dim() != 2 or pixel_values.shape[1] != expected:
             raise ValueError(
@@ -306,4 +357,5 @@ class PixelReferVisionEncoder(nn.Module):
                 f"grid_thw covers {total} patches but pixel_values has {pixel_values.shape[0]} rows"
             )
         impl = self._resolve_implementation(pixel_values)
-        return self.vision_encoder(pixel_values, grid_thw, impl)
+        out: torch.Tensor = self.vision_encoder(pixel_values, grid_thw, impl, merge_sizes)
+        return out

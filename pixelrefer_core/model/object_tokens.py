@@ -1,4 +1,6 @@
-"""Object tokens for many requests at once: frames + masks -> [N * mask_num, D] per request.
+"""PixelRefer-Lite object tokens for many requests at once: frames + masks -> [N * mask_num, D] per request.
+
+Also the packed vision-encoder pass both variants use (`encode_packed`) and its statistics (`EncoderStats`).
 
 `compute_object_tokens` runs SAOT on every mask of every request, preprocesses crops, local and
 global images with the per-call pixel budget of *their own* request (the official budget divides by the
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .image_processing import (
+from .configuration_vision import PixelReferVisionConfig
+from .crops_lite import SAOTObject, process_objects
+from .image_processing_pixelrefer import (
     DEFAULT_MERGE_SIZE,
     DEFAULT_MIN_PIXELS,
     DEFAULT_TOTAL_MAX_PIXELS,
@@ -31,11 +35,16 @@ from .image_processing import (
     process_image,
     smart_resize,
 )
-from .saot import process_objects
+from .modeling_vision import PixelReferVisionEncoder
+from .region_encoder import PixelReferLiteRegionEncoder
 
-__all__ = ["ObjectTokenRequest", "compute_object_tokens", "encoder_flops"]
+__all__ = ["EncoderStats", "ObjectTokenRequest", "compute_object_tokens", "encode_packed", "encoder_flops"]
 
 logger = logging.getLogger(__name__)
+
+# Images of one packed vision-encoder pass are keyed by what identifies them: ("crop", request, mask),
+# ("local", request, mask or frame), ("global", frame key, processed size).
+ImageKey = tuple[Hashable, ...]
 
 
 @dataclass
@@ -49,13 +58,44 @@ class ObjectTokenRequest:
     """
 
     frames: Sequence[np.ndarray]
-    masks: np.ndarray
+    masks: np.ndarray | torch.Tensor
     mask_frame_ids: Sequence[int]
     frame_keys: Sequence[Hashable] | None = None
     generator: torch.Generator | None = None
 
 
-def encoder_flops(config, seqlens: Sequence[int]) -> int:
+@dataclass
+class EncoderStats:
+    """What one `compute_object_tokens` call did (pass an instance as `stats=` to fill it).
+
+    masks: masks tokenised; encoder_calls: vision-encoder passes; images_encoded / patches_encoded: images
+    and 14x14 patches in those passes; globals_shared: global images reused instead of encoded again;
+    flops_per_call: estimated FLOPs of each pass (`encoder_flops`).
+    """
+
+    masks: int = 0
+    encoder_calls: int = 0
+    images_encoded: int = 0
+    patches_encoded: int = 0
+    globals_shared: int = 0
+    flops_per_call: list[int] = field(default_factory=list)
+
+    @property
+    def flops(self) -> int:
+        return int(sum(self.flops_per_call))
+
+
+@dataclass(frozen=True)
+class _MaskEntry:
+    """One mask of one request: its SAOT result and the keys of its three images in the packed pass."""
+
+    obj: SAOTObject
+    crop: ImageKey
+    local: ImageKey
+    glob: ImageKey
+
+
+def encoder_flops(config: PixelReferVisionConfig, seqlens: Sequence[int]) -> int:
     """Approximate multiply-add FLOPs (x2) of one vision-encoder call over images with `seqlens` patches."""
     c, inter, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     n = int(sum(seqlens))
@@ -65,10 +105,12 @@ def encoder_flops(config, seqlens: Sequence[int]) -> int:
     return patch + layers * per_layer
 
 
-def _chunks(keys: list, sizes: dict, limit: int | None) -> list[list]:
+def _chunks(keys: list[ImageKey], sizes: dict[ImageKey, int], limit: int | None) -> list[list[ImageKey]]:
     if not limit:
         return [keys] if keys else []
-    out, cur, n = [], [], 0
+    out: list[list[ImageKey]] = []
+    cur: list[ImageKey] = []
+    n = 0
     for k in keys:
         if cur and n + sizes[k] > limit:
             out.append(cur)
@@ -80,32 +122,44 @@ def _chunks(keys: list, sizes: dict, limit: int | None) -> list[list]:
     return out
 
 
-def _encode(vision_encoder, images: dict, *, max_patches, device, dtype, round_bf16, stats) -> dict:
+def encode_packed(
+    vision_encoder: PixelReferVisionEncoder,
+    images: dict[ImageKey, ProcessedImage],
+    *,
+    max_patches: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    round_bf16: bool,
+    stats: EncoderStats | None,
+) -> dict[ImageKey, torch.Tensor]:
+    """Vision features [num_patches, C] of every image, in as few block-diagonal passes as `max_patches` allows.
+
+    Each image's rows keep its own order (`ProcessedImage.merge_size`: raster or merge-grouped)."""
     keys = list(images)
     sizes = {k: images[k].num_patches for k in keys}
-    feats: dict = {}
+    feats: dict[ImageKey, torch.Tensor] = {}
     for chunk in _chunks(keys, sizes, max_patches):
         pix = torch.from_numpy(np.concatenate([images[k].pixel_values for k in chunk])).to(device)
         if round_bf16:
             pix = pix.to(torch.bfloat16)
         pix = pix.to(dtype)
         grid = torch.tensor([images[k].grid_thw for k in chunk], dtype=torch.long)
-        out = vision_encoder(pix, grid)
+        out = vision_encoder(pix, grid, [images[k].merge_size for k in chunk])
         for k, part in zip(chunk, out.split([sizes[k] for k in chunk]), strict=True):
             feats[k] = part
         if stats is not None:
             seqlens = [sizes[k] for k in chunk]
-            stats["encoder_calls"] += 1
-            stats["images_encoded"] += len(chunk)
-            stats["patches_encoded"] += sum(seqlens)
-            stats["flops_per_call"].append(encoder_flops(vision_encoder.config, seqlens))
+            stats.encoder_calls += 1
+            stats.images_encoded += len(chunk)
+            stats.patches_encoded += sum(seqlens)
+            stats.flops_per_call.append(encoder_flops(vision_encoder.config, seqlens))
     return feats
 
 
 @torch.no_grad()
 def compute_object_tokens(
-    vision_encoder,
-    region_encoder,
+    vision_encoder: PixelReferVisionEncoder,
+    region_encoder: PixelReferLiteRegionEncoder,
     requests: Sequence[ObjectTokenRequest],
     *,
     mask_num: int = 32,
@@ -117,29 +171,25 @@ def compute_object_tokens(
     total_max_pixels: int = DEFAULT_TOTAL_MAX_PIXELS,
     merge_size: int = DEFAULT_MERGE_SIZE,
     min_pixels: int = DEFAULT_MIN_PIXELS,
-    stats: dict | None = None,
+    stats: EncoderStats | None = None,
 ) -> list[torch.Tensor]:
     """Object tokens per request: a list of [N_i * mask_num, D] tensors, in request order (mask-major).
 
-    vision_encoder: `PixelReferVisionEncoder`; region_encoder: `RegionEncoder` (its `mask_num` must equal
+    vision_encoder: `PixelReferVisionEncoder`; region_encoder: `PixelReferLiteRegionEncoder` (its `mask_num` must equal
     `mask_num`). `reuse_first_local_crop` reproduces the official per-frame local-crop cache bug.
     `round_pixels_to_bf16` rounds pixel values through bfloat16 as the official `.bfloat16()` cast does
     (implied anyway when `dtype` is bfloat16). dtype/device default to the vision encoder's parameters.
     `max_encoder_patches` caps the patches per vision-encoder call (None = one call). `stats`, when given,
-    is filled with: masks, encoder_calls, images_encoded, patches_encoded, globals_shared,
-    flops_per_call (list), flops. Runs under `torch.no_grad()`.
+    is filled in (see `EncoderStats`). Runs under `torch.no_grad()`.
     """
     if region_encoder.mask_num != mask_num:
         raise ValueError(f"region_encoder.mask_num={region_encoder.mask_num} but mask_num={mask_num}")
     param = next(vision_encoder.parameters())
     dtype = dtype or param.dtype
     device = torch.device(device) if device is not None else param.device
-    if stats is not None:
-        stats.update(masks=0, encoder_calls=0, images_encoded=0, patches_encoded=0, globals_shared=0)
-        stats["flops_per_call"] = []
 
-    images: dict[Hashable, ProcessedImage] = {}
-    per_mask: list[list[dict]] = []
+    images: dict[ImageKey, ProcessedImage] = {}
+    per_request: list[list[_MaskEntry]] = []
     for r, req in enumerate(requests):
         if req.frame_keys is not None and len(req.frame_keys) != len(req.frames):
             raise ValueError(f"request {r}: {len(req.frame_keys)} frame_keys for {len(req.frames)} frames")
@@ -150,17 +200,15 @@ def compute_object_tokens(
             mask_token_num=mask_num,
             reuse_first_local_crop=reuse_first_local_crop,
         )
-        entries: list[dict] = []
-        per_mask.append(entries)
-        if not saot.objects:
-            continue
-        max_px = per_call_max_pixels(len(saot.objects), total_max_pixels, merge_size)
+        entries: list[_MaskEntry] = []
+        per_request.append(entries)
+        max_px = per_call_max_pixels(len(saot.objects), total_max_pixels, merge_size) if saot.objects else 0
 
-        def prep(key, img, _max_px=max_px):
+        def prep(key: ImageKey, img: np.ndarray, max_px: int = max_px) -> ImageKey:
             if key not in images:
-                images[key] = process_image(img, max_pixels=_max_px, min_pixels=min_pixels)
+                images[key] = process_image(img, max_pixels=max_px, min_pixels=min_pixels)
             elif stats is not None and key[0] == "global":
-                stats["globals_shared"] += 1
+                stats.globals_shared += 1
             return key
 
         for i, obj in enumerate(saot.objects):
@@ -168,20 +216,19 @@ def compute_object_tokens(
             fkey = req.frame_keys[fid] if req.frame_keys is not None else ("request", r, fid)
             g = saot.global_images[fid]
             gsize = smart_resize(g.shape[0], g.shape[1], min_pixels=min_pixels, max_pixels=max_px)
-            local_key = ("local", r, fid) if reuse_first_local_crop else ("local", r, i)
+            local_key: ImageKey = ("local", r, fid) if reuse_first_local_crop else ("local", r, i)
             entries.append(
-                dict(
+                _MaskEntry(
                     obj=obj,
                     crop=prep(("crop", r, i), obj.crop),
                     local=prep(local_key, obj.local_image),
                     glob=prep(("global", fkey, gsize), g),
-                    gen=req.generator,
                 )
             )
         if stats is not None:
-            stats["masks"] += len(saot.objects)
+            stats.masks += len(saot.objects)
 
-    feats = _encode(
+    feats = encode_packed(
         vision_encoder,
         images,
         max_patches=max_encoder_patches,
@@ -190,23 +237,26 @@ def compute_object_tokens(
         round_bf16=round_pixels_to_bf16,
         stats=stats,
     )
-    if stats is not None:
-        stats["flops"] = int(sum(stats["flops_per_call"]))
 
-    crop_feats, grids, boxes, sizes, locals_, globals_, gens = [], [], [], [], [], [], []
-    for entries in per_mask:
-        gen = None
+    crop_feats: list[torch.Tensor] = []
+    grids: list[torch.Tensor] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    sizes: list[tuple[int, int]] = []
+    locals_: list[torch.Tensor] = []
+    globals_: list[torch.Tensor] = []
+    gens: list[torch.Generator | None] = []
+    for req, entries in zip(requests, per_request, strict=True):
+        # One generator per request, drawn in mask order (a fresh one seeded 0 when the request has none).
+        gen = req.generator if req.generator is not None else torch.Generator().manual_seed(0)
         for e in entries:
-            if gen is None:
-                gen = e["gen"] if e["gen"] is not None else torch.Generator().manual_seed(0)
-            _, gh, gw = images[e["crop"]].grid_thw
-            crop_feats.append(feats[e["crop"]].view(gh, gw, -1))
-            grids.append(torch.from_numpy(e["obj"].grid_mask))
-            boxes.append(e["obj"].box)
-            sizes.append(e["obj"].image_size)
-            locals_.append(feats[e["local"]])
-            globals_.append(feats[e["glob"]])
+            _, gh, gw = images[e.crop].grid_thw
+            crop_feats.append(feats[e.crop].view(gh, gw, -1))
+            grids.append(torch.from_numpy(e.obj.grid_mask))
+            boxes.append(e.obj.box)
+            sizes.append(e.obj.image_size)
+            locals_.append(feats[e.local])
+            globals_.append(feats[e.glob])
             gens.append(gen)
     tokens = region_encoder(crop_feats, grids, boxes, sizes, locals_, globals_, generators=gens)
-    counts = [len(entries) * mask_num for entries in per_mask]
+    counts = [len(entries) * mask_num for entries in per_request]
     return list(tokens.split(counts))

@@ -1,6 +1,6 @@
-"""PixelRefer-Lite region encoder: masked pooling + k-means (SAOT, §2.4), OCI (§3) and the token MLP (§2.5).
+"""Region encoders: masked pooling + k-means (SAOT) and the token MLP; OCI for PixelRefer-Lite.
 
-Per mask: `feat [h, w, C]` (vision features of the scaled crop) + `pos_linear(position_tensor(...))`,
+PixelRefer-Lite (`PixelReferLiteRegionEncoder`, Lite reference §2.4, §3, §2.5). Per mask: `feat [h, w, C]` (vision features of the scaled crop) + `pos_linear(position_tensor(...))`,
 bilinearly resized to the grid mask when the sizes differ, cells with mask > 0 taken in row-major order,
 reduced to `mask_num` centroids by k-means when there are more, zero-padded at the end to `mask_num`.
 Then, batched over masks: x = q + MHA_local(LN_local(q), local, local); x = x + MHA_global(LN_global(x),
@@ -8,6 +8,11 @@ glob, glob); tokens = feat_linear(x) -> [M * mask_num, D].
 
 Module names match the released state_dict (`model.region_encoder.*`); `mask_embedding` is unused but
 kept so the checkpoint loads without unexpected keys.
+
+PixelRefer (`PixelReferRegionEncoder`, full reference §4): per mask, `feat + pos_linear(position)` in the
+model dtype, then float32: bilinear resize to the uint8 grid mask when the sizes differ, the valid cells'
+features in raster order, k-means to `mask_num` (5 iterations, the converging update discarded) when
+there are more; 0..mask_num tokens per mask, no padding, no OCI; all masks' tokens -> `feat_linear`.
 """
 
 from __future__ import annotations
@@ -19,11 +24,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RegionEncoder", "kmeans", "masked_pool", "position_tensor"]
+__all__ = [
+    "PixelReferLiteRegionEncoder",
+    "PixelReferRegionEncoder",
+    "kmeans",
+    "masked_pool",
+    "position_tensor",
+]
 
 
 def position_tensor(
-    h: int, w: int, box: Sequence[int], H: int, W: int, device=None, dtype=torch.float32
+    h: int,
+    w: int,
+    box: Sequence[int],
+    H: int,
+    W: int,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
     """Relative position of each feature cell, [h, w, 2], with the official axis mix-up (§2.4 step 2).
 
@@ -61,19 +78,28 @@ def _nearest_centroid(x: torch.Tensor, c: torch.Tensor, max_elements: int = 1 <<
     object has ~8,100 cells: unchunked that is ~1.2 GB at the released width)."""
     rows = max(1, max_elements // max(1, c.shape[0] * c.shape[1]))
     return torch.cat(
-        [((x[s : s + rows, None, :] - c[None]) ** 2).sum(-1).argmin(dim=1) for s in range(0, x.shape[0], rows)]
+        [
+            ((x[s : s + rows, None, :] - c[None]) ** 2).sum(-1).argmin(dim=1)
+            for s in range(0, x.shape[0], rows)
+        ]
     )
 
 
 def kmeans(
-    tokens: torch.Tensor, k: int = 32, iters: int = 3, generator: torch.Generator | None = None
+    tokens: torch.Tensor,
+    k: int = 32,
+    iters: int = 3,
+    generator: torch.Generator | None = None,
+    keep_converging_update: bool = True,
 ) -> torch.Tensor:
     """Lloyd k-means with a random-subset init; returns [k, C] centroids in init order.
 
     Init: tokens[torch.randperm(n, generator=generator)[:k]]. `generator=None` uses a fresh generator
     seeded 0 (reproducible by default; the official code draws from the unseeded global RNG).
-    Each iteration: squared-L2 assignment (argmin), centroid = mean of its members, an empty cluster keeps
-    its centroid; stops early when the centroids move less than atol 1e-6. Requires n >= k.
+    Each iteration: squared-L2 assignment (argmin, ties to the lowest index), centroid = mean of its
+    members, an empty cluster keeps its centroid; stops early when the centroids move less than atol 1e-6,
+    returning the new centroids (`keep_converging_update`, Lite) or the previous ones (the full model's
+    `kmeans_fast`, reference §4.1). Requires n >= k.
     """
     n = tokens.shape[0]
     if n < k:
@@ -90,13 +116,15 @@ def kmeans(
         counts = torch.bincount(labels, minlength=k).to(x.dtype)[:, None]
         new = torch.where(counts > 0, sums / counts.clamp_min(1), c).to(tokens.dtype)
         done = torch.allclose(centroids, new, atol=1e-6)
+        if done and not keep_converging_update:
+            break
         centroids = new
         if done:
             break
     return centroids
 
 
-class RegionEncoder(nn.Module):
+class PixelReferLiteRegionEncoder(nn.Module):
     """SAOT pooling + OCI + token MLP. Submodule names follow the released checkpoint.
 
     vision_hidden_size: C (1152 released); llm_hidden_size: D (1536 for 2B, 3584 for 7B);
@@ -172,7 +200,7 @@ class RegionEncoder(nn.Module):
         """
         m_count = len(crop_feats)
         if m_count == 0:
-            return torch.zeros(0, self.llm_hidden_size, dtype=self.feat_linear[0].weight.dtype)
+            return torch.zeros(0, self.llm_hidden_size, dtype=self.pos_linear.weight.dtype)
         if generators is None:
             gen = generator if generator is not None else torch.Generator().manual_seed(0)
             generators = [gen] * m_count
@@ -192,3 +220,86 @@ class RegionEncoder(nn.Module):
             glo = torch.stack([global_feats[m] for m in idx])
             fused[sel] = self.fuse(queries[sel], loc, glo)
         return self.feat_linear(fused.reshape(-1, self.vision_hidden_size))
+
+
+# The full model's k-means runs 5 iterations (Lite: 3).
+FULL_KMEANS_ITERATIONS = 5
+
+
+class PixelReferRegionEncoder(nn.Module):
+    """The full model's region encoder: `pos_linear` + masked pooling / k-means + `feat_linear`.
+
+    vision_hidden_size: C (1152 released); llm_hidden_size: D; mask_num: most tokens per mask (32).
+    Submodule names follow the released checkpoint (`model.region_encoder.{pos_linear,feat_linear.0,2}`).
+    """
+
+    def __init__(self, vision_hidden_size: int, llm_hidden_size: int, mask_num: int = 32):
+        super().__init__()
+        self.vision_hidden_size = vision_hidden_size
+        self.llm_hidden_size = llm_hidden_size
+        self.mask_num = mask_num
+        self.feat_linear = nn.Sequential(
+            nn.Linear(vision_hidden_size, llm_hidden_size),
+            nn.GELU(),
+            nn.Linear(llm_hidden_size, llm_hidden_size),
+        )
+        self.pos_linear = nn.Linear(2, vision_hidden_size)
+
+    def object_queries(
+        self,
+        feat: torch.Tensor,
+        grid_mask: torch.Tensor | np.ndarray,
+        box: Sequence[int],
+        image_size: tuple[int, int],
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """float32 [n, C] (n <= mask_num) pooled tokens of one mask from its crop features feat [h, w, C].
+
+        The position term is computed in float32, cast to the model dtype, projected and added in the model
+        dtype (as the official code), then everything runs in float32 (§4 steps 1-5).
+        """
+        h, w = feat.shape[:2]
+        pos = position_tensor(h, w, box, image_size[0], image_size[1], device=feat.device)
+        weight = self.pos_linear.weight
+        feat = (feat.to(weight.dtype) + self.pos_linear(pos.to(weight.dtype))).float()
+        grid = torch.as_tensor(np.asarray(grid_mask) if not torch.is_tensor(grid_mask) else grid_mask)
+        gh, gw = grid.shape
+        if (h, w) != (gh, gw):
+            x = F.interpolate(
+                feat.permute(2, 0, 1)[None], size=(gh, gw), mode="bilinear", align_corners=False
+            )
+            feat = x[0].permute(1, 2, 0)
+        valid = (grid.to(feat.device) > 0) & feat.ne(0).any(dim=-1)
+        tokens = feat[valid]
+        if tokens.shape[0] > self.mask_num:
+            tokens = kmeans(
+                tokens, self.mask_num, FULL_KMEANS_ITERATIONS, generator, keep_converging_update=False
+            )
+        return tokens
+
+    def forward(
+        self,
+        crop_feats: Sequence[torch.Tensor],
+        grid_masks: Sequence[torch.Tensor | np.ndarray],
+        boxes: Sequence[Sequence[int]],
+        image_sizes: Sequence[tuple[int, int]],
+        generators: Sequence[torch.Generator | None] | None = None,
+    ) -> tuple[torch.Tensor, list[int]]:
+        """(object tokens [sum n_i, D] in mask order, n_i per mask) for the masks' crop features [h_i, w_i, C].
+
+        k-means draws its random inits in mask order from `generators[i]` (one generator shared by a request's
+        masks reproduces the official draw order); None = a fresh generator seeded 0 for all masks.
+        """
+        count = len(crop_feats)
+        weight = self.pos_linear.weight  # feat_linear has the same dtype and device
+        if count == 0:
+            return torch.zeros(0, self.llm_hidden_size, dtype=weight.dtype, device=weight.device), []
+        if generators is None:
+            gen = torch.Generator().manual_seed(0)
+            generators = [gen] * count
+        per_mask = [
+            self.object_queries(crop_feats[i], grid_masks[i], boxes[i], image_sizes[i], generators[i])
+            for i in range(count)
+        ]
+        tokens: torch.Tensor = self.feat_linear(torch.cat(per_mask).to(weight.dtype))
+        return tokens, [int(t.shape[0]) for t in per_mask]

@@ -139,7 +139,7 @@ def test_config_defaults_are_the_released_ones():
         2,
     )
     assert config.use_token_compression is True
-    assert config.resolved_vision_config()["num_hidden_layers"] == 27
+    assert config.vision_config.num_hidden_layers == 27
     assert (config.reuse_first_local_crop, config.round_pixels_to_bf16) == (False, False)
 
 
@@ -154,3 +154,11 @@ def test_config_defaults_are_the_released_ones():
 def test_config_rejects_inconsistent_fields(fields, needle):
     with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         PixelReferLiteConfig(**fields)
+
+
+def test_unknown_vision_attention_implementation_is_refused():
+    from pixelrefer_core.model.tiny import tiny_config
+
+    config = tiny_config(64, 60, 61, mm_attn_implementation="xformers")
+    with pytest.raises(ValueError, match="'xformers'"), torch.device("meta"):
+        PixelReferLiteForCausalLM(config)

@@ -15,6 +15,8 @@ def test_transformers_modeling_imports_with_torchvision_installed():
 
 
 def test_torchvision_nms_op_resolves_to_a_kernel():
-    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9]], dtype=torch.float32)
+    boxes = torch.tensor(
+        [[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9]], dtype=torch.float32
+    )
     scores = torch.tensor([0.5, 0.9, 0.8, 0.1])
     assert torch.ops.torchvision.nms(boxes, scores, 0.5).tolist() == [1, 2]

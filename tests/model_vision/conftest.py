@@ -8,7 +8,7 @@ import torch
 
 from pixelrefer_core.model.configuration_vision import PixelReferVisionConfig
 from pixelrefer_core.model.modeling_vision import PixelReferVisionEncoder
-from pixelrefer_core.model.region_encoder import RegionEncoder
+from pixelrefer_core.model.region_encoder import PixelReferLiteRegionEncoder
 
 TINY_VISION = dict(hidden_size=32, num_attention_heads=2, num_hidden_layers=2, intermediate_size=64)
 
@@ -25,9 +25,9 @@ def tiny_encoder(tiny_config) -> PixelReferVisionEncoder:
 
 
 @pytest.fixture
-def tiny_region_encoder() -> RegionEncoder:
+def tiny_region_encoder() -> PixelReferLiteRegionEncoder:
     torch.manual_seed(1)
-    return RegionEncoder(32, 48, num_heads=8, mask_num=32).eval()
+    return PixelReferLiteRegionEncoder(32, 48, num_heads=8, mask_num=32).eval()
 
 
 def random_frames(n: int, h: int = 96, w: int = 128, seed: int = 0) -> list[np.ndarray]:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelrefer_core.model.image_processing import per_call_max_pixels, process_image, smart_resize
+from pixelrefer_core.model.image_processing_pixelrefer import per_call_max_pixels, process_image, smart_resize
 
 
 def test_per_call_budget_divides_by_number_of_masks():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pixelrefer_core.model.image_processing import per_call_max_pixels, process_image
-from pixelrefer_core.model.object_tokens import ObjectTokenRequest, compute_object_tokens
-from pixelrefer_core.model.saot import process_objects
+from pixelrefer_core.model.crops_lite import process_objects
+from pixelrefer_core.model.image_processing_pixelrefer import per_call_max_pixels, process_image
+from pixelrefer_core.model.object_tokens import EncoderStats, ObjectTokenRequest, compute_object_tokens
 
 from .conftest import box_mask, random_frames
 
@@ -69,15 +69,15 @@ def test_packed_equals_separate_and_split_calls(tiny_encoder, tiny_region_encode
         return [_request(seed=0), _request(seed=1, n_frames=1), _request(seed=2, empty=True)]
 
     alone = [compute_object_tokens(tiny_encoder, tiny_region_encoder, [r])[0] for r in reqs()]
-    stats: dict = {}
+    stats = EncoderStats()
     packed = compute_object_tokens(tiny_encoder, tiny_region_encoder, reqs(), stats=stats)
-    split_stats: dict = {}
+    split_stats = EncoderStats()
     split = compute_object_tokens(
         tiny_encoder, tiny_region_encoder, reqs(), max_encoder_patches=1500, stats=split_stats
     )
-    assert stats["encoder_calls"] == 1 and split_stats["encoder_calls"] > 1
-    assert stats["masks"] == 9 and stats["patches_encoded"] == split_stats["patches_encoded"]
-    assert stats["flops"] == sum(stats["flops_per_call"]) > 0
+    assert stats.encoder_calls == 1 and split_stats.encoder_calls > 1
+    assert stats.masks == 9 and stats.patches_encoded == split_stats.patches_encoded
+    assert stats.flops == sum(stats.flops_per_call) > 0
     for a, p, s in zip(alone, packed, split, strict=True):
         assert p.shape == (96, 48)
         torch.testing.assert_close(p, a, rtol=1e-4, atol=1e-5)
@@ -86,20 +86,20 @@ def test_packed_equals_separate_and_split_calls(tiny_encoder, tiny_region_encode
 
 def test_shared_frame_key_reuses_global_without_changing_results(tiny_encoder, tiny_region_encoder):
     keys = [("video", 0), ("video", 5)]
-    shared_stats: dict = {}
+    shared_stats = EncoderStats()
     shared = compute_object_tokens(
         tiny_encoder,
         tiny_region_encoder,
         [_request(seed=0, frame_keys=keys), _request(seed=0, frame_keys=keys)],
         stats=shared_stats,
     )
-    plain_stats: dict = {}
+    plain_stats = EncoderStats()
     plain = compute_object_tokens(
         tiny_encoder, tiny_region_encoder, [_request(seed=0), _request(seed=0)], stats=plain_stats
     )
     # Each request has 3 masks on 2 frames: 1 reuse inside a request; with keys the 2nd request reuses 2 more.
-    assert plain_stats["globals_shared"] == 2 and shared_stats["globals_shared"] == 4
-    assert shared_stats["images_encoded"] == plain_stats["images_encoded"] - 2
+    assert plain_stats.globals_shared == 2 and shared_stats.globals_shared == 4
+    assert shared_stats.images_encoded == plain_stats.images_encoded - 2
     for s, p in zip(shared, plain, strict=True):
         torch.testing.assert_close(s, p, rtol=1e-4, atol=1e-5)
 

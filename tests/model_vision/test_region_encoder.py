@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pixelrefer_core.model.region_encoder import RegionEncoder, kmeans, masked_pool, position_tensor
+from pixelrefer_core.model.region_encoder import PixelReferLiteRegionEncoder as RegionEncoder
+from pixelrefer_core.model.region_encoder import kmeans, masked_pool, position_tensor
 
 
 def test_position_tensor_reproduces_axis_quirk():

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pixelrefer_core.model.saot import crop_scale, process_objects
+from pixelrefer_core.model.crops_lite import crop_scale, process_objects
 
 from .conftest import box_mask, random_frames
 

@@ -1,4 +1,4 @@
-"""SAOT dynamic object processing (reference §2.1): per mask, a scaled context crop + patch-grid mask,
+"""PixelRefer-Lite SAOT object processing (Lite reference §2.1): per mask, a scaled context crop + patch-grid mask,
 plus the images OCI attends to (a 336x336 global view of the frame and a 224x224 local view of the crop).
 
 Coordinates: frames are HxWx3 uint8 RGB, masks HxW (any dtype, nonzero = object). Boxes are
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 __all__ = ["SAOTObject", "SAOTResult", "crop_scale", "process_objects"]
 
@@ -75,7 +76,17 @@ def crop_scale(msum: int, mask_token_num: int = 32, large_object_threshold: floa
     return scale
 
 
-def _process_one(image, mask, frame_id, *, patch_size, expanding_rate, mask_token_num, threshold, local_size):
+def _process_one(
+    image: np.ndarray,
+    mask: np.ndarray,
+    frame_id: int,
+    *,
+    patch_size: int,
+    expanding_rate: int,
+    mask_token_num: int,
+    threshold: float,
+    local_size: int,
+) -> SAOTObject:
     H, W = image.shape[:2]
     nz = cv2.findNonZero((mask != 0).astype(np.uint8))
     if nz is None:
@@ -124,7 +135,7 @@ def _process_one(image, mask, frame_id, *, patch_size, expanding_rate, mask_toke
 
 def process_objects(
     frames: Sequence[np.ndarray],
-    masks: np.ndarray | Sequence[np.ndarray],
+    masks: np.ndarray | Sequence[np.ndarray] | torch.Tensor,
     mask_frame_ids: Sequence[int],
     *,
     patch_size: int = 14,
@@ -139,7 +150,7 @@ def process_objects(
 
     masks may be a numpy array, a (CPU or GPU) torch tensor [N, H, W], or a sequence of HxW arrays.
     """
-    if hasattr(masks, "detach"):  # torch.Tensor, without importing torch here
+    if isinstance(masks, torch.Tensor):
         masks = masks.detach().cpu().numpy()
     if len(masks) != len(mask_frame_ids):
         raise ValueError(
