@@ -10,7 +10,6 @@ keys must not pay seconds of imports for a model it may never load.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flows.settings import RunSettings
+from pixelrefer_core.checkpoints import resolve_checkpoint
 from storage.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ __all__ = ["REPETITION_PENALTY", "ModelHandle", "frame_selection_params", "gener
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _SEGMENTERS: dict[tuple[Any, ...], Segmenter] = {}
-_MODELS: dict[tuple[str, str], tuple[Any, Any]] = {}
+_MODELS: dict[tuple[str, str], tuple[Any, Any]] = {}  # (model_id, device) -> (model, tokenizer)
 _LIMITS_SEEN: dict[str, bool] = {}
 
 TINY_MODEL_SUBDIR = os.path.join("models", "pixelrefer-lite-tiny")
@@ -74,23 +74,14 @@ def resolve_model_ref(settings: RunSettings, create: bool = True) -> str:
     return tiny_model_dir(settings.store, create=create)
 
 
-def model_identity(model_ref: str, revision: str | None = None) -> str:
-    """`model id + revision` for describe keys and the descriptions.model_id column.
-
-    Hub ids: "<id>@<revision or main>". Local folders: "<folder name>@<hash of its config and index files>",
-    so the same checkpoint gives the same key wherever it is stored.
-    """
-    if not os.path.isdir(model_ref):
-        return f"{model_ref}@{revision or 'main'}"
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(model_ref)):
-        path = os.path.join(model_ref, name)
-        if name.endswith((".json", ".txt")) and os.path.isfile(path):
-            with open(path, "rb") as fh:
-                digest.update(name.encode() + b"\0" + fh.read())
-        elif os.path.isfile(path):
-            digest.update(f"{name}:{os.path.getsize(path)}".encode())
-    return f"{os.path.basename(os.path.normpath(model_ref))}@{digest.hexdigest()[:12]}"
+def model_identity(model_ref: str, revision: str | None = None) -> ModelHandle:
+    """Where the describe model is and what it is (see pixelrefer_core.checkpoints): a local folder's
+    identity hashes its files; a hub id is resolved to the commit `revision` (default branch when None)
+    points to, fetching only its config, so describe keys name what is loaded and change with the model."""
+    resolved = resolve_checkpoint(model_ref, revision, config_only=True)
+    local = os.path.isdir(model_ref)
+    commit = None if local else resolved.model_id.rsplit("@", 1)[1]
+    return ModelHandle(ref=model_ref, revision=commit, model_id=resolved.model_id, device="")
 
 
 def get_segmenter(settings: RunSettings) -> Segmenter:
@@ -112,28 +103,30 @@ def get_segmenter(settings: RunSettings) -> Segmenter:
 
 @dataclass(frozen=True)
 class ModelHandle:
-    """What identifies a describe model: the reference to load and its identity for keys."""
+    """What identifies a describe model: the reference to load (a folder, or a hub id at `revision`, the
+    resolved commit), its identity for keys, and the device to load it on."""
 
     ref: str
+    revision: str | None
     model_id: str
     device: str
 
 
 def model_handle(settings: RunSettings) -> ModelHandle:
-    ref = resolve_model_ref(settings)
-    return ModelHandle(ref=ref, model_id=model_identity(ref, settings.model_revision), device=settings.device)
+    handle = model_identity(resolve_model_ref(settings), settings.model_revision)
+    return ModelHandle(handle.ref, handle.revision, handle.model_id, settings.device)
 
 
 def get_model(handle: ModelHandle) -> tuple[Any, Any]:
     """(model, tokenizer) for `handle`, loaded once per process."""
     from pixelrefer_core.model import load_pixelrefer
 
-    key = (handle.ref, handle.device)
+    key = (handle.model_id, handle.device)
     with _lock:
         if key not in _MODELS:
-            log.info("loading PixelRefer from %s on %s", handle.ref, handle.device)
+            log.info("loading PixelRefer %s on %s", handle.model_id, handle.device)
             quiet_model_bars()
-            _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device)
+            _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device, revision=handle.revision)
         return _MODELS[key]
 
 

@@ -56,9 +56,9 @@ def preflight(settings: RunSettings, needs_tracking: bool = True, needs_model: b
     if needs_tracking and kind == "sam3" and settings.resolved_sam3 and not os.path.isdir(settings.resolved_sam3):
         _hub_snapshot(settings.resolved_sam3, "SAM 3 checkpoint")
     if needs_model and settings.model:
-        from pixelrefer_core.model.loading import resolve_checkpoint_dir
+        from pixelrefer_core.checkpoints import resolve_checkpoint
 
-        resolve_checkpoint_dir(settings.model)
+        resolve_checkpoint(settings.model, settings.model_revision)  # the weights too: ModelLoadError if not
 
 
 def _hub_snapshot(repo_id: str, what: str) -> str:

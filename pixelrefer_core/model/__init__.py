@@ -7,7 +7,8 @@ checkpoint loading, prompts and the tiny test profiles, laid out as a transforme
     modeling_common.py, modeling_outputs.py, region_encoder.py, object_tokens.py   shared model parts
     processing_pixelrefer.py, image_processing_pixelrefer.py, crops.py, crops_lite.py, prompting.py
                                                             processing shared by both variants
-    checkpoints.py / loading.py                             identity, strict keys / load_pixelrefer
+    loading.py                                              load_pixelrefer (identity and strict key checks:
+                                                            pixelrefer_core.checkpoints, importable without torch)
     tiny.py                                                 tiny random checkpoints of both variants
 
 Importing this package registers `pixelrefer_qwen2` and `pixelreferlite_qwen2` with AutoConfig /
@@ -23,7 +24,8 @@ from pixelrefer_core.compat_torchvision import ensure_torchvision
 # Before any transformers modeling import (see the module docstring).
 ensure_torchvision()
 
-from .checkpoints import ResolvedCheckpoint, resolve_checkpoint  # noqa: E402
+from pixelrefer_core.checkpoints import ResolvedCheckpoint, resolve_checkpoint  # noqa: E402
+
 from .configuration_pixelrefer import PixelReferConfig, PixelReferLiteConfig  # noqa: E402
 from .configuration_vision import PixelReferVisionConfig  # noqa: E402
 from .errors import InputError  # noqa: E402

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from pixelrefer_core.checkpoints import resolve_checkpoint
 from pixelrefer_core.errors import ModelLoadError
 
-from .checkpoints import resolve_checkpoint
 from .configuration_pixelrefer import IMAGE_TOKEN, REGION_TOKEN, PixelReferConfig, PixelReferLiteConfig
 from .modeling_pixelrefer import PixelReferForCausalLM
 from .modeling_pixelrefer_lite import PixelReferLiteForCausalLM

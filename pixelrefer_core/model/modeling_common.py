@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from transformers.models.qwen2.modeling_qwen2 import Qwen2PreTrainedModel
 
+from pixelrefer_core.checkpoints import check_loading_info, resolve_checkpoint_dir
 from pixelrefer_core.errors import ModelLoadError, PromptError
 
-from .checkpoints import check_loading_info, resolve_checkpoint_dir
 from .configuration_pixelrefer import PixelReferBaseConfig
 from .modeling_outputs import MultimodalEmbeddings, PixelReferCausalLMOutputWithPast
 from .modeling_vision import (

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from pixelrefer_core.checkpoints import local_checkpoint_identity, resolve_checkpoint
 from pixelrefer_core.errors import ModelLoadError
 from pixelrefer_core.model import load_pixelrefer
-from pixelrefer_core.model.checkpoints import local_checkpoint_identity, resolve_checkpoint
 from pixelrefer_core.model.tiny import save_tiny_checkpoint
 
 SHA_MAIN = "a" * 39 + "1"
