@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+OUR_LOGGERS = ("flows", "pixelrefer_core", "storage")
+
 # Sub-command modules, in the order `pixelrefer --help` lists them.
 COMMAND_MODULES = [
     "flows.commands.run",
@@ -55,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.WARNING)
-            # Prefect's records (task states, tracebacks of failed task runs) still reach its server and UI.
-            handler.addFilter(lambda record: not record.name.startswith("prefect"))
+            # Only our own warnings: libraries' records (Prefect's task states and tracebacks, its event
+            # workers' shutdown notes, ...) are for -v; Prefect's still reach its server and UI.
+            handler.addFilter(lambda record: record.name.split(".", 1)[0] in OUR_LOGGERS)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
