@@ -10,6 +10,7 @@ Prefect.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from flows.runtime import frame_selection_params, generation_params, model_ident
 from flows.seeds import SeedSpec, load_seeds, seeds_for_video
 from flows.settings import RunSettings
 from flows.stages.describe import DescribeSetup, DescribeTarget, plan_units
-from flows.stages.discover import Discovery, discover_videos
+from flows.stages.discover import Discovery, VideoSource, discover_videos
 from flows.stages.ingest import ingest_ref, skipped_outcome
 from flows.stages.outcomes import IngestOutcome, Status, TrackOutcome
 from flows.stages.track import track_ref, tracking_setup
@@ -32,6 +33,7 @@ from pixelrefer_core.inference import ENGINE_VERSION
 from pixelrefer_core.tracking import TrackerConfig, segmenter_id_for
 from pixelrefer_core.video import fingerprint
 from storage import Store
+from storage.catalog import VideoPathRecord
 
 __all__ = ["ArchivePlan", "Phase", "describe_setup", "load_run_prompts", "mark_duplicates", "plan_archive",
            "plan_describe", "plan_ingest", "plan_tracking", "segmenter_id", "tracker_config"]
@@ -93,15 +95,33 @@ class ArchivePlan:
         return any(p is None or p.todo for p in (self.ingest, self.track, self.describe))
 
 
+def known_fingerprints(store: Store) -> dict[str, VideoPathRecord]:
+    """Every path the catalog saw, with the video id its bytes had and when it last saw them."""
+    return {p.uri: p for p in store.catalog.video_paths()}
+
+
+def _fingerprint(source: VideoSource, known: dict[str, VideoPathRecord]) -> str:
+    """The video id of a local source: the recorded one when the file has the recorded size and was not
+    modified since the catalog last saw it (hashing terabytes on every scheduled run would dominate a
+    run with nothing to do), else the sha256 of its bytes."""
+    seen = known.get(source.uri)
+    if seen is not None and seen.size_bytes == source.size_bytes and source.stamp.isdigit():
+        modified = dt.datetime.fromtimestamp(int(source.stamp) / 1e9, dt.UTC).replace(tzinfo=None)
+        if modified < seen.last_seen:
+            return seen.video_id
+    return fingerprint(source.local_path)
+
+
 def plan_ingest(store: Store, discovery: Discovery) -> Phase:
     """Fingerprint the local sources; todo holds (source, video_id or None when not fingerprinted yet)."""
     phase = Phase()
+    known = known_fingerprints(store)
     for source in discovery.sources:
         if source.local_path != source.uri and not os.path.exists(source.local_path):
             phase.todo.append((source, None))  # remote, not copied yet: the ingest task copies and fingerprints
             continue
         try:
-            video_id = fingerprint(source.local_path)
+            video_id = _fingerprint(source, known)
         except (OSError, VideoError) as exc:
             phase.settled.append(IngestOutcome(source.uri, source.local_path, Status.FAILED,
                                                error=f"cannot be read ({exc})"))

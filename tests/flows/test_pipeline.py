@@ -162,3 +162,34 @@ def test_describe_cli_refuses_a_hostile_where_before_recording_anything(clean_ru
     assert err.startswith("pixelrefer describe:") and "--where" in err and "Traceback" not in err
     after = Store.open(str(copy), create=False).catalog
     assert len(after.runs()) == runs and len(after.units()) == units
+
+
+def test_unchanged_files_are_not_hashed_again_and_a_changed_one_is(clean_run, archive, tmp_path, monkeypatch,
+                                                                   tiny_settings):
+    import os
+    import time
+
+    import flows.plan
+    from flows.plan import load_run_prompts, plan_archive
+
+    store_root = str(tmp_path / "store")
+    shutil.copytree(clean_run[0], store_root)
+    copy = tmp_path / "archive"
+    shutil.copytree(archive, copy)
+    store = Store.open(store_root, create=False)
+    # the copies have other paths: the first plan hashes them, and a run records them
+    from flows.archive import process_archive
+
+    process_archive(tiny_settings(store_root, str(copy)))
+    hashed = []
+    real = flows.plan.fingerprint
+    monkeypatch.setattr(flows.plan, "fingerprint", lambda path: hashed.append(path) or real(path))
+    settings = tiny_settings(store_root, str(copy))
+    assert not plan_archive(settings, store, load_run_prompts(settings)).work_left
+    assert hashed == []  # a run with nothing to do reads no video's bytes
+    time.sleep(0.01)
+    left = copy / "a" / "left.mp4"
+    left.write_bytes(left.read_bytes()[:-1] + b"\x00")  # same size, new bytes, new mtime
+    os.utime(left)
+    plan = plan_archive(settings, store, load_run_prompts(settings))
+    assert hashed == [str(left)] and [s.uri for s, _ in plan.ingest.todo] == [str(left)]
