@@ -108,8 +108,9 @@ class DescribeEngine:
 
     def _run_batch(self, items: Sequence[DescribeItem], plans: Sequence[Plan]) -> list[DescribeResult]:
         start = time.perf_counter()
-        stats = self.last_stats
-        rows = self.planner.rows(items, plans, stats)  # type: ignore[arg-type]
+        stats = EngineStats()  # added to last_stats once the batch succeeded (an OOM retry counts once)
+        with torch.inference_mode():
+            rows = self.planner.rows(items, plans, stats)  # type: ignore[arg-type]
         settings = greedy_settings(self.model, self.tokenizer, self.max_new_tokens, self.repetition_penalty)
         new_ids = greedy_decode(self.model, rows, settings)
         self.planner.finish(plans)  # type: ignore[arg-type]
@@ -117,6 +118,7 @@ class DescribeEngine:
         stats.batches += 1
         stats.items += len(items)
         stats.generated_tokens += sum(len(ids) for ids in new_ids)
+        self.last_stats.add(stats)
         return [
             DescribeResult(
                 key=item.key,

@@ -77,6 +77,22 @@ class EngineStats:
     generated_tokens: int = 0
     vision: EncoderStats = field(default_factory=EncoderStats)
 
+    def add(self, other: EngineStats) -> None:
+        """Add another run's (or batch's) counts to these."""
+        for name in (
+            "items",
+            "batches",
+            "prefill_tokens",
+            "prefill_tokens_one_at_a_time",
+            "prefixes_prefilled",
+            "visual_inputs_encoded",
+            "generated_tokens",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("masks", "encoder_calls", "images_encoded", "patches_encoded", "globals_shared"):
+            setattr(self.vision, name, getattr(self.vision, name) + getattr(other.vision, name))
+        self.vision.flops_per_call.extend(other.vision.flops_per_call)
+
     @property
     def prefill_saved(self) -> float:
         """Fraction of the one-at-a-time prefill work that prefix reuse saved (0 when nothing was run)."""

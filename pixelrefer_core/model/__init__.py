@@ -29,7 +29,7 @@ from pixelrefer_core.checkpoints import ResolvedCheckpoint, resolve_checkpoint  
 from .configuration_pixelrefer import PixelReferConfig, PixelReferLiteConfig  # noqa: E402
 from .configuration_vision import PixelReferVisionConfig  # noqa: E402
 from .errors import InputError  # noqa: E402
-from .loading import load_pixelrefer  # noqa: E402
+from .loading import checkpoint_model_type, load_pixelrefer  # noqa: E402
 from .modeling_outputs import (  # noqa: E402
     MultimodalEmbeddings,
     PixelReferCausalLMOutputWithPast,
@@ -67,6 +67,7 @@ __all__ = [
     "ResolvedCheckpoint",
     "VisualFeatures",
     "VisualInputs",
+    "checkpoint_model_type",
     "load_pixelrefer",
     "multi_object_question",
     "processor_for",

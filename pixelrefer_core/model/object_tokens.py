@@ -58,7 +58,7 @@ class ObjectTokenRequest:
     """
 
     frames: Sequence[np.ndarray]
-    masks: np.ndarray | torch.Tensor
+    masks: np.ndarray | torch.Tensor | Sequence[np.ndarray]
     mask_frame_ids: Sequence[int]
     frame_keys: Sequence[Hashable] | None = None
     generator: torch.Generator | None = None

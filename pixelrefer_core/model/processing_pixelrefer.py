@@ -324,7 +324,7 @@ class PixelReferLiteProcessor:
         ids = self.prompt_ids(question, mask_frame_ids, object_frame_ids, timestamps)[None]
         request = ObjectTokenRequest(
             frames=list(frames),
-            masks=masks,  # type: ignore[arg-type]
+            masks=masks,
             mask_frame_ids=list(mask_frame_ids),
             generator=generator,  # None: a fresh generator seeded 0 at every use (reusable inputs)
         )

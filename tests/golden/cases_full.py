@@ -34,9 +34,12 @@ def make_full_inputs() -> dict[str, np.ndarray]:
     frames = np.stack([cv2.resize(c, (112, 84), interpolation=cv2.INTER_CUBIC) for c in coarse])
     frames = np.clip(frames + rng.normal(0, 4, frames.shape), 0, 255).astype(np.uint8)
     frames[2] = frames[1]
-    annotated = rng.integers(0, 256, (1, 96, 128, 3), dtype=np.uint8)
+    # smooth, so k-means on mask 0 needs all 5 iterations (on i.i.d. noise it converges in two or three)
+    coarse_annotated = rng.integers(0, 256, (6, 8, 3)).astype(np.float64)
+    annotated = cv2.resize(coarse_annotated, (128, 96), interpolation=cv2.INTER_CUBIC)[None]
+    annotated = np.clip(annotated + rng.normal(0, 4, annotated.shape), 0, 255).astype(np.uint8)
     masks = np.zeros((2, 96, 128), dtype=bool)
-    masks[0, 20:70, 10:100] = True
+    masks[0, 20:80, 10:110] = True  # 6000 px: scale 2, ~130 cells: k-means runs all 5 iterations
     yy, xx = np.mgrid[:96, :128]
     masks[1] = (yy - 60) ** 2 + (xx - 90) ** 2 <= 9**2
     return {"video_frames": frames, "annotated_frames": annotated, "masks": masks}

@@ -127,3 +127,28 @@ def test_bad_prompt_fails_before_model_work_and_names_the_item(tiny, items):
     with pytest.raises(PromptError, match="broken"):
         engine.run([items[0], bad])
     assert engine.seen == []
+
+
+def test_repetition_penalty_matches_transformers_generate(tiny, items):
+    model, tok = tiny
+    some = items[:4]
+    strong = DescribeEngine(model, tok, batch_size=4, max_new_tokens=MAX_NEW, repetition_penalty=3.0).run(
+        some
+    )
+    plain = DescribeEngine(model, tok, batch_size=4, max_new_tokens=MAX_NEW, repetition_penalty=1.0).run(some)
+    one = [
+        describe_one(
+            model,
+            tok,
+            it.frames,
+            it.masks,
+            it.mask_frame_ids,
+            it.question,
+            timestamps=it.timestamps,
+            max_new_tokens=MAX_NEW,
+            repetition_penalty=3.0,
+        )[0]
+        for it in some
+    ]
+    assert [r.token_ids for r in strong] == one
+    assert [r.token_ids for r in strong] != [r.token_ids for r in plain]  # the penalty does change answers

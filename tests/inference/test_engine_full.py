@@ -166,3 +166,28 @@ def test_bad_input_is_refused_before_model_work_naming_the_item(full, items, cha
         engine.run([items[1], _bad(items, **change)])
     assert "item 'bad'" in str(err.value)
     assert engine.ran == []
+
+
+def test_repetition_penalty_matches_transformers_generate(full, items):
+    model, tok = full
+    some = items[:4]
+    strong = DescribeEngine(model, tok, batch_size=4, max_new_tokens=MAX_NEW, repetition_penalty=3.0).run(
+        some
+    )
+    plain = DescribeEngine(model, tok, batch_size=4, max_new_tokens=MAX_NEW, repetition_penalty=1.0).run(some)
+    one = [
+        describe_one(
+            model,
+            tok,
+            it.frames,
+            it.masks,
+            it.mask_frame_ids,
+            it.question,
+            timestamps=it.timestamps,
+            max_new_tokens=MAX_NEW,
+            repetition_penalty=3.0,
+        )[0]
+        for it in some
+    ]
+    assert [r.token_ids for r in strong] == one
+    assert [r.token_ids for r in strong] != [r.token_ids for r in plain]  # the penalty does change answers

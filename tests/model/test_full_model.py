@@ -171,3 +171,15 @@ def test_the_processor_output_drives_forward_and_generate(full):
         model, tok, frames, masks[:1], [0], question, timestamps=[0.0, 0.5], max_new_tokens=6
     )
     assert ids[: len(one)] == one
+
+
+def test_a_seeded_generator_reproduces_the_official_global_rng_draws():
+    # The official code calls torch.randperm(n) on the global CPU generator, once per mask with n > 32, in
+    # mask order; one torch.Generator seeded alike and shared by the masks draws the same permutations.
+    g = torch.Generator().manual_seed(11)
+    masks = [torch.cumsum(torch.randn(n, 3, generator=g), dim=0) for n in (90, 40, 200)]
+    torch.manual_seed(1234)
+    official = [_lloyd(x, x[torch.randperm(x.shape[0])[:32]], 5) for x in masks]
+    ours = torch.Generator().manual_seed(1234)
+    for x, want in zip(masks, official, strict=True):
+        torch.testing.assert_close(kmeans(x, 32, 5, ours, keep_converging_update=False), want)

@@ -105,3 +105,23 @@ def test_thin_lines_between_sample_points_give_zero_tokens_and_counts_cap_at_32(
     moved = crop_object(frame, shifted)
     assert moved.box == obj.box and moved.scale == 1
     assert moved.grid_mask.sum() == 25 * 20 and moved.num_tokens == 32  # 25 grid rows x cols 1..20
+
+
+def test_crop_budget_is_divided_by_the_number_of_masks():
+    # Reference §3.4: a 3 x 3 px object gets scale 27 and a 1568 x 1568 crop (grid mask 112 x 112); with
+    # N = 7 masks each crop may have 1,605,632 // 7 = 229,376 px, so the processor shrinks it to 476 x 476.
+    from pixelrefer_core.model import PixelReferConfig
+    from pixelrefer_core.model.processing_pixelrefer import prepare_region_inputs
+
+    frame = random_frames(1, 200, 200)[0]
+    masks = np.zeros((7, 200, 200), bool)
+    for i in range(7):
+        masks[i, 60 + 10 * i : 63 + 10 * i, 80:83] = True
+    region = prepare_region_inputs([frame], masks, [0] * 7, PixelReferConfig())
+    assert {c.scale for c in region.crops} == {27} and {c.crop.shape for c in region.crops} == {
+        (1568, 1568, 3)
+    }
+    assert {c.grid_mask.shape for c in region.crops} == {(112, 112)}
+    assert {img.size for img in region.images} == {(476, 476)}  # 34 x 34 features for a 112 x 112 grid
+    per_crop = prepare_region_inputs([frame], masks, [0] * 7, PixelReferConfig(crop_budget="per_crop"))
+    assert {img.size for img in per_crop.images} == {(1260, 1260)}  # the whole 1,605,632 px budget
