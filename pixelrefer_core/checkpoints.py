@@ -15,6 +15,7 @@ Identity (`ResolvedCheckpoint.model_id`, recorded in describe keys and in `descr
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -27,6 +28,8 @@ from pixelrefer_core.errors import ModelLoadError
 
 __all__ = [
     "HUB_PATTERNS",
+    "SUPPORTED_MODEL_TYPES",
+    "checkpoint_model_type",
     "ResolvedCheckpoint",
     "check_loading_info",
     "local_checkpoint_identity",
@@ -40,6 +43,25 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 # What a checkpoint folder needs: configs, weights (.safetensors / .bin, sharded or not), tokenizer files.
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.bin", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
+
+
+# model_type of each variant's config.json (= PixelReferConfig / PixelReferLiteConfig.model_type).
+SUPPORTED_MODEL_TYPES = {"pixelrefer_qwen2": "PixelRefer", "pixelreferlite_qwen2": "PixelRefer-Lite"}
+
+
+def checkpoint_model_type(checkpoint_dir: str | os.PathLike[str]) -> str:
+    """The `model_type` of a checkpoint folder's config.json; ModelLoadError unless it is one we support."""
+    path = Path(checkpoint_dir) / "config.json"
+    try:
+        model_type = json.loads(path.read_text()).get("model_type")
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"{path}: cannot read the checkpoint config: {err}") from err
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        supported = ", ".join(f"{k!r} ({v})" for k, v in SUPPORTED_MODEL_TYPES.items())
+        raise ModelLoadError(
+            f"{path}: model_type {model_type!r} is not supported; expected one of {supported}"
+        )
+    return str(model_type)
 
 
 @dataclass(frozen=True)

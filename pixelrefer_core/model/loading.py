@@ -13,19 +13,17 @@ checkpoint's own config: nothing else is downloaded.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from pixelrefer_core.checkpoints import resolve_checkpoint
+from pixelrefer_core.checkpoints import SUPPORTED_MODEL_TYPES, checkpoint_model_type, resolve_checkpoint
 from pixelrefer_core.errors import ModelLoadError
 
-from .configuration_pixelrefer import IMAGE_TOKEN, REGION_TOKEN, PixelReferConfig, PixelReferLiteConfig
+from .configuration_pixelrefer import IMAGE_TOKEN, REGION_TOKEN, PixelReferConfig
 from .modeling_pixelrefer import PixelReferForCausalLM
 from .modeling_pixelrefer_lite import PixelReferLiteForCausalLM
 
@@ -40,10 +38,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_MODEL_TYPES = {
-    PixelReferConfig.model_type: "PixelRefer",
-    PixelReferLiteConfig.model_type: "PixelRefer-Lite",
-}
 
 # Both variants register with AutoConfig / AutoModelForCausalLM when their modeling module is imported.
 _REGISTERED = (PixelReferForCausalLM, PixelReferLiteForCausalLM)
@@ -79,21 +73,6 @@ def load_tokenizer(checkpoint_dir: str | os.PathLike[str]) -> PreTrainedTokenize
     except Exception as err:
         raise ModelLoadError(f"{checkpoint_dir}: cannot load the tokenizer: {err}") from err
     return tokenizer
-
-
-def checkpoint_model_type(checkpoint_dir: str | os.PathLike[str]) -> str:
-    """The `model_type` of a checkpoint folder's config.json; ModelLoadError unless it is one we support."""
-    path = Path(checkpoint_dir) / "config.json"
-    try:
-        model_type = json.loads(path.read_text()).get("model_type")
-    except (OSError, ValueError) as err:
-        raise ModelLoadError(f"{path}: cannot read the checkpoint config: {err}") from err
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        supported = ", ".join(f"{k!r} ({v})" for k, v in SUPPORTED_MODEL_TYPES.items())
-        raise ModelLoadError(
-            f"{path}: model_type {model_type!r} is not supported; expected one of {supported}"
-        )
-    return str(model_type)
 
 
 def load_pixelrefer(

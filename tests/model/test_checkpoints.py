@@ -87,3 +87,10 @@ def test_local_identity_follows_content_not_location(tmp_path, tiny_dir):
 def test_revision_for_a_local_folder_is_refused(tiny_dir):
     with pytest.raises(ModelLoadError, match="revision"):
         resolve_checkpoint(tiny_dir, "main")
+
+
+def test_supported_model_types_are_the_config_classes_types():
+    from pixelrefer_core.checkpoints import SUPPORTED_MODEL_TYPES
+    from pixelrefer_core.model import PixelReferConfig, PixelReferLiteConfig
+
+    assert set(SUPPORTED_MODEL_TYPES) == {PixelReferConfig.model_type, PixelReferLiteConfig.model_type}
