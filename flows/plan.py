@@ -58,9 +58,10 @@ def describe_setup(settings: RunSettings, create_model: bool = True) -> Describe
     ref = resolve_model_ref(settings, create=create_model)
     if settings.model is None and not create_model and not _is_checkpoint(ref):
         return None
-    return DescribeSetup(model_id=model_identity(ref, settings.model_revision).model_id,
-                         generation=generation_params(settings),
-                         frame_selection=frame_selection_params(settings), engine_version=ENGINE_VERSION)
+    handle = model_identity(ref, settings.model_revision)
+    return DescribeSetup(model_id=handle.model_id, generation=generation_params(settings),
+                         frame_selection=frame_selection_params(settings, handle.variant), engine_version=ENGINE_VERSION,
+                         variant=handle.variant)
 
 
 def _is_checkpoint(path: str) -> bool:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flows.settings import RunSettings
-from pixelrefer_core.checkpoints import resolve_checkpoint
+from flows.stages.describe_items import FULL, LITE
+from pixelrefer_core.checkpoints import checkpoint_model_type, resolve_checkpoint
 from storage.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ def model_identity(model_ref: str, revision: str | None = None) -> ModelHandle:
     resolved = resolve_checkpoint(model_ref, revision, config_only=True)
     local = os.path.isdir(model_ref)
     commit = None if local else resolved.model_id.rsplit("@", 1)[1]
-    return ModelHandle(ref=model_ref, revision=commit, model_id=resolved.model_id, device="")
+    variant = FULL if checkpoint_model_type(resolved.path) == "pixelrefer_qwen2" else LITE
+    return ModelHandle(ref=model_ref, revision=commit, model_id=resolved.model_id, device="", variant=variant)
 
 
 def get_segmenter(settings: RunSettings) -> Segmenter:
@@ -110,11 +112,12 @@ class ModelHandle:
     revision: str | None
     model_id: str
     device: str
+    variant: str = LITE  # LITE (PixelRefer-Lite) or FULL (PixelRefer), from the checkpoint's model_type
 
 
 def model_handle(settings: RunSettings) -> ModelHandle:
     handle = model_identity(resolve_model_ref(settings), settings.model_revision)
-    return ModelHandle(handle.ref, handle.revision, handle.model_id, settings.device)
+    return ModelHandle(handle.ref, handle.revision, handle.model_id, settings.device, handle.variant)
 
 
 def get_model(handle: ModelHandle) -> tuple[Any, Any]:
@@ -147,10 +150,16 @@ def generation_params(settings: RunSettings) -> dict[str, Any]:
             "do_sample": False, "seed": settings.seed}
 
 
-def frame_selection_params(settings: RunSettings) -> dict[str, Any]:
-    """Frame-selection parameters that change answers (part of describe_key)."""
-    return {"k": settings.frames_per_object, "max_pairs_per_video": settings.max_pairs_per_video,
-            "selector": "select_frames"}
+def frame_selection_params(settings: RunSettings, variant: str = LITE) -> dict[str, Any]:
+    """Frame-selection parameters that change answers (part of describe_key). Lite: the k best views
+    carry the masks. Full: the LLM sees k frames spread over the span (one frame: an image), the decoder's
+    timestamps, and one best view per object carries its mask."""
+    params: dict[str, Any] = {"k": settings.frames_per_object, "max_pairs_per_video": settings.max_pairs_per_video,
+                              "selector": "select_frames"}
+    if variant == FULL:
+        params.update(variant=FULL, llm_frames="span_frames", one_frame="image", mask_frames="select_frames",
+                      mask_k=1, timestamps="decoder")
+    return params
 
 
 def _limit_exists(name: str) -> bool:

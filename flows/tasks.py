@@ -65,6 +65,7 @@ def describe_task(settings: RunSettings, units: list[describe_stage.DescribeUnit
             frames_per_object=settings.frames_per_object, max_pairs=settings.max_pairs_per_video,
             model_id=model_id, run_id=run_id, worker_id=settings.worker_id,
             items_per_call=max(settings.batch_size * 4, 8), progress=progress, lease_s=settings.claim_lease_s,
+            variant=handle.variant,
         )
 
 

@@ -46,3 +46,8 @@ class ModelLoadError(PixelReferError):
 
 class PromptError(PixelReferError):
     """A prompt (or prompt file) is invalid; the message names the entry and the reason."""
+
+
+class InputError(PixelReferError, ValueError):
+    """A model input is invalid (bad masks, frames, timestamps): the message names the thing (mask i,
+    frame j, item key) and the reason. A `ValueError` too, which the processing code raised before."""

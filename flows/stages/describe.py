@@ -19,6 +19,7 @@ from flows.progress import Meter
 from flows.prompts import PromptSpec, question_text
 from flows.stages.describe_items import (
     LABEL_RE,
+    LITE,
     ItemRequest,
     ObjectTimeline,
     load_labels,
@@ -28,7 +29,15 @@ from flows.stages.describe_items import (
     with_labels,
 )
 from flows.stages.outcomes import DescribeOutcome, Status
-from flows.stages.units import UnitRef, claim_ref, error_text, finish, prior_status, record_failure
+from flows.stages.units import (
+    PERMANENT_ERRORS,
+    UnitRef,
+    claim_ref,
+    error_text,
+    finish,
+    prior_status,
+    record_failure,
+)
 from pixelrefer_core.errors import VideoError
 from storage import Store, table_from_records
 from storage.catalog import DEFAULT_LEASE_S
@@ -62,6 +71,7 @@ class DescribeSetup:
     generation: dict[str, Any]
     frame_selection: dict[str, Any]
     engine_version: str
+    variant: str = LITE  # which model the frames are chosen for (flows.stages.describe_items)
 
     def key(self, track_key: str, prompt: PromptSpec, object_ids: tuple[int, ...] | None = None) -> str:
         selection = dict(self.frame_selection)
@@ -124,13 +134,15 @@ def describe_units(
     items_per_call: int = 32,
     progress: Callable[[str], None] | None = None,
     lease_s: float = DEFAULT_LEASE_S,
+    variant: str = LITE,
 ) -> list[DescribeOutcome]:
     """Claim, build, run and write `units`; returns one outcome per unit.
 
     A VideoError while reading a video's frames fails that video's units (not retryable); any other
     error marks every claimed, unfinished unit failed (retryable) and propagates.
     """
-    run = _Describer(store, engine_factory, model_id, run_id, items_per_call, progress, total_units=len(units))
+    run = _Describer(store, engine_factory, model_id, run_id, items_per_call, progress, total_units=len(units),
+                     variant=variant)
     by_video: dict[str, list[DescribeUnit]] = {}
     for unit in units:
         by_video.setdefault(unit.target.video_id, []).append(unit)
@@ -154,7 +166,7 @@ class _Describer:
 
     def __init__(self, store: Store, engine_factory: Callable[[], DescribeEngine], model_id: str,
                  run_id: str | None, items_per_call: int, progress: Callable[[str], None] | None,
-                 total_units: int = 0):
+                 total_units: int = 0, variant: str = LITE):
         self.store, self.engine_factory, self.model_id, self.run_id = store, engine_factory, model_id, run_id
         self.items_per_call, self.progress = max(1, items_per_call), progress
         self.engine: DescribeEngine | None = None
@@ -163,6 +175,7 @@ class _Describer:
         self.outcomes: list[DescribeOutcome] = []
         self.answered = 0
         self.meter = Meter("describe", total_units, "units", every_s=0.0)
+        self.variant = variant
 
     def add_video(self, units: list[DescribeUnit], k: int, max_pairs: int) -> None:
         target = units[0].target
@@ -172,7 +185,7 @@ class _Describer:
                 LABEL_RE.search(u.prompt.text) for u in units) else {}
             requests = []
             for u in units:
-                planned = plan_items(timelines, u.prompt.n_objects, k, max_pairs)
+                planned = plan_items(timelines, u.prompt.n_objects, k, max_pairs, self.variant)
                 self.open[_id(u)] = _Open(u, len(planned))
                 question = question_text(u.prompt)
                 requests += [(u, ItemRequest((target.video_id, u.describe_key, p.object_ids),
@@ -193,9 +206,9 @@ class _Describer:
 
     def _add_items(self, target: DescribeTarget, timelines: dict[int, ObjectTimeline],
                    chunk: list[tuple[DescribeUnit, ItemRequest]]) -> None:
-        items = materialize(target.local_path, timelines, [r for _, r in chunk], target.video_id)
+        items = materialize(target.local_path, timelines, [r for _, r in chunk], target.video_id, self.variant)
         for (u, r), item in zip(chunk, items, strict=True):
-            self.batch.append((u, r.planned.object_ids, r.planned.frames, item))
+            self.batch.append((u, r.planned.object_ids, r.planned.frames_used, item))
         if len(self.batch) >= self.items_per_call:
             self.flush()
 
@@ -204,16 +217,35 @@ class _Describer:
             return
         if self.engine is None:
             self.engine = self.engine_factory()
-        results = self.engine.run([item for *_, item in self.batch])
-        videos = {u.target.video_id for u, *_ in self.batch}
-        for (u, object_ids, frames, _), result in zip(self.batch, results, strict=True):
+        batch, self.batch = self.batch, []
+        videos = {u.target.video_id for u, *_ in batch}
+        answered = self._answer(batch)
+        self.answered += answered
+        if self.progress:
+            self.progress(f"described {self.answered} object(s)/pair(s) ({answered} in this batch across "
+                          f"{len(videos)} video(s)); {self.meter.line()}")
+
+    def _answer(self, batch: list[tuple[DescribeUnit, tuple[int, ...], tuple[int, ...], DescribeItem]]) -> int:
+        """Run the engine over `batch` and record the answers; returns how many. An item the model refuses
+        (a bad prompt or input, raised before any model work) fails only its own unit, for good: the
+        batch is then answered unit by unit."""
+        assert self.engine is not None
+        try:
+            results = self.engine.run([item for *_, item in batch])
+        except PERMANENT_ERRORS as exc:
+            units = {_id(u): u for u, *_ in batch}
+            if len(units) > 1:
+                return sum(self._answer([e for e in batch if _id(e[0]) == uid]) for uid in units)
+            (unit,) = units.values()
+            if self.open.pop(_id(unit), None) is not None:
+                record_failure(self.store, unit.ref, exc)
+                self.outcomes.append(DescribeOutcome(unit.target.video_id, unit.describe_key, unit.prompt.id,
+                                                     Status.FAILED, error=error_text(exc)))
+            return 0
+        for (u, object_ids, frames, _), result in zip(batch, results, strict=True):
             self.open[_id(u)].rows.append(_row(u, object_ids, frames, result, self.model_id, self.run_id))
             self._maybe_write(_id(u))
-        self.answered += len(self.batch)
-        if self.progress:
-            self.progress(f"described {self.answered} object(s)/pair(s) ({len(results)} in this batch across "
-                          f"{len(videos)} video(s)); {self.meter.line()}")
-        self.batch = []
+        return len(results)
 
     def _maybe_write(self, uid: tuple[str, str]) -> None:
         state = self.open[uid]

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 
-from pixelrefer_core.inference.frames import select_frames
+from pixelrefer_core.inference.frames import select_frames, span_frames
 from pixelrefer_core.masks import decode_rle
 from pixelrefer_core.video import read_frames
 from storage import Store
@@ -29,7 +29,9 @@ from storage import Store
 if TYPE_CHECKING:
     from pixelrefer_core.inference import DescribeItem
 
-__all__ = ["LABEL_RE", "ItemRequest", "ObjectTimeline", "PlannedItem", "load_labels", "load_timelines", "materialize",
+LITE, FULL = "lite", "full"  # the model variants: PixelRefer-Lite (objects only) and PixelRefer (video + objects)
+
+__all__ = ["FULL", "LITE", "LABEL_RE", "ItemRequest", "ObjectTimeline", "PlannedItem", "load_labels", "load_timelines", "materialize",
            "plan_items", "with_labels"]
 
 
@@ -48,10 +50,17 @@ class ObjectTimeline:
 
 @dataclass(frozen=True)
 class PlannedItem:
-    """One question to ask: about `object_ids` on `frames` (frame indices into the video)."""
+    """One question to ask about `object_ids`. `frames`: the annotated frames the masks come from (frame
+    indices into the video); `llm_frames`: for the full PixelRefer, the frames its LLM sees (empty for Lite,
+    whose LLM sees only the objects)."""
 
     object_ids: tuple[int, ...]
     frames: tuple[int, ...]
+    llm_frames: tuple[int, ...] = ()
+
+    @property
+    def frames_used(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.frames) | set(self.llm_frames)))
 
 
 @dataclass(frozen=True)
@@ -102,14 +111,19 @@ def with_labels(question: str, labels: Sequence[str | None]) -> str:
     return LABEL_RE.sub(one, question)
 
 
-def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max_pairs: int) -> list[PlannedItem]:
-    """The questions of one prompt over one video: one per object (n_objects=1) or per co-occurring pair."""
+def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max_pairs: int,
+               variant: str = LITE) -> list[PlannedItem]:
+    """The questions of one prompt over one video: one per object (n_objects=1) or per co-occurring pair.
+
+    Lite: the k best views of the object (or pair) carry its masks. Full: one best view carries each mask
+    and the LLM sees k frames spread evenly over the object's (or pair's common) visible span.
+    """
     items: list[PlannedItem] = []
     if n_objects == 1:
         for oid, tl in timelines.items():
             if tl.frame_idx:
                 scores = [s if s is not None else 0.0 for s in tl.score]
-                items.append(PlannedItem((oid,), tuple(select_frames(tl.frame_idx, scores, tl.area, k=k))))
+                items.append(_planned((oid,), tl.frame_idx, scores, tl.area, k, variant))
         return items
     pairs = []
     for a, b in itertools.combinations(sorted(timelines), 2):
@@ -124,8 +138,16 @@ def plan_items(timelines: dict[int, ObjectTimeline], n_objects: int, k: int, max
         ta, tb = timelines[a], timelines[b]
         scores = [min(ta.score[ia[f]] or 0.0, tb.score[ib[f]] or 0.0) for f in common]
         areas = [min(ta.area[ia[f]], tb.area[ib[f]]) for f in common]
-        items.append(PlannedItem((a, b), tuple(select_frames(common, scores, areas, k=k))))
+        items.append(_planned((a, b), common, scores, areas, k, variant))
     return items
+
+
+def _planned(object_ids: tuple[int, ...], frames: list[int], scores: list[float], areas: list[int], k: int,
+             variant: str) -> PlannedItem:
+    if variant == LITE:
+        return PlannedItem(object_ids, tuple(select_frames(frames, scores, areas, k=k)))
+    best = tuple(select_frames(frames, scores, areas, k=1))
+    return PlannedItem(object_ids, best, tuple(span_frames(frames[0], frames[-1], k)))
 
 
 def _mask(tl: ObjectTimeline, frame: int, shape: tuple[int, int]) -> np.ndarray:
@@ -137,12 +159,13 @@ def _mask(tl: ObjectTimeline, frame: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def materialize(local_path: str, timelines: dict[int, ObjectTimeline], requests: Sequence[ItemRequest],
-                video_id: str = "") -> list[DescribeItem]:
+                video_id: str = "", variant: str = LITE) -> list[DescribeItem]:
     """The engine items of `requests` (one batch): their frames decoded once, masks decoded from the
-    timelines; frame_keys are (video_id, frame_idx), so the engine encodes a frame shared by items once."""
+    timelines; frame_keys are (video_id, frame_idx), so the engine encodes a frame shared by items once
+    (and, for the full model, prefills the prompt prefix of items on the same frames once)."""
     from pixelrefer_core.inference import DescribeItem  # loads torch: only where the model runs anyway
 
-    needed = sorted({f for r in requests for f in r.planned.frames})
+    needed = sorted({f for r in requests for f in r.planned.frames_used})
     if not needed:
         return []
     images, times = read_frames(local_path, needed)
@@ -150,18 +173,27 @@ def materialize(local_path: str, timelines: dict[int, ObjectTimeline], requests:
     out = []
     for r in requests:
         item = r.planned
-        frames = [by_frame[f][0] for f in item.frames]
-        shape = frames[0].shape[:2]
-        masks = [_mask(timelines[oid], f, shape) for oid in item.object_ids for f in item.frames]
-        positions = list(range(len(item.frames)))
+        annotated = [by_frame[f][0] for f in item.frames]
+        shape = annotated[0].shape[:2]
+        masks = np.stack([_mask(timelines[oid], f, shape) for oid in item.object_ids for f in item.frames])
+        if variant == LITE:
+            positions = list(range(len(item.frames)))
+            out.append(DescribeItem(
+                key=r.key, question=r.question, frames=annotated, masks=masks,
+                mask_frame_ids=positions * len(item.object_ids),
+                object_frame_ids=[list(positions) for _ in item.object_ids],
+                timestamps=[float(by_frame[f][1]) for f in item.frames],
+                frame_keys=[(video_id, f) for f in item.frames],
+            ))
+            continue
+        # Full: one mask per object on the (single) best view; the LLM sees llm_frames, a one-frame span
+        # as an image (no timestamps), a longer one as a video.
+        seen = [by_frame[f][0] for f in item.llm_frames]
         out.append(DescribeItem(
-            key=r.key,
-            question=r.question,
-            frames=frames,
-            masks=np.stack(masks),
-            mask_frame_ids=positions * len(item.object_ids),
-            object_frame_ids=[list(positions) for _ in item.object_ids],
-            timestamps=[float(by_frame[f][1]) for f in item.frames],
-            frame_keys=[(video_id, f) for f in item.frames],
+            key=r.key, question=r.question, frames=seen, masks=masks,
+            mask_frame_ids=[item.frames.index(f) for _ in item.object_ids for f in item.frames],
+            mask_frames=annotated,
+            timestamps=[float(by_frame[f][1]) for f in item.llm_frames] if len(seen) > 1 else None,
+            frame_keys=[(video_id, f) for f in item.llm_frames],
         ))
     return out

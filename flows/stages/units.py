@@ -7,7 +7,7 @@ on the next run. Prefect's result cache is deliberately not used for this: the c
 worker of a store (several processes and machines), it knows about failures, and it is checked against
 the files, which a per-server result cache cannot see.
 
-Failures: `PERMANENT_ERRORS` (a bad video or prompt: the same input fails the same way) are recorded as
+Failures: `PERMANENT_ERRORS` (a bad video, prompt or model input: the same input fails the same way) are recorded as
 not retryable and returned as FAILED; any other error is recorded as retryable and re-raised, so the
 task's retry policy (and the next run) can try again. `SYSTEMIC_ERRORS` (the model cannot load, the
 device is missing) are about the run, not the unit: the unit stays retryable and the run stops.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from flows.stages.claims import claim
 from flows.stages.outcomes import Status
-from pixelrefer_core.errors import ModelLoadError, PromptError, VideoError
+from pixelrefer_core.errors import InputError, ModelLoadError, PromptError, VideoError
 from storage import Store
 from storage.catalog import DEFAULT_LEASE_S
 from storage.layout import STAGE_TABLES
@@ -30,7 +30,7 @@ __all__ = ["PERMANENT_ERRORS", "SYSTEMIC_ERRORS", "UnitRef", "UnitResult", "clai
            "record_failure", "run_unit"]
 
 log = logging.getLogger(__name__)
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (VideoError, PromptError)
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (VideoError, PromptError, InputError)
 SYSTEMIC_ERRORS: tuple[type[BaseException], ...] = (ModelLoadError,)
 
 
