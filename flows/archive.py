@@ -14,7 +14,7 @@ from prefect import flow
 
 from flows.phases import run_describe, run_ingest, run_tracking
 from flows.plan import mark_duplicates, plan_describe, plan_ingest, plan_tracking
-from flows.progress import progress
+from flows.progress import progress, timed
 from flows.run_context import record_requests, run_context
 from flows.settings import RunSettings
 from flows.stages.discover import Discovery, discover_videos
@@ -31,17 +31,22 @@ def process_archive(settings: RunSettings) -> RunSummary:
     """Process every video of `settings.archive` into `settings.store`; returns the run summary."""
     with run_context(settings, "archive") as ctx:
         settings, store = ctx.settings, ctx.store
-        discovery = discover_videos(settings.archive or "", settings.extensions, settings.resolved_cache_dir)
-        report_discovery(discovery, settings)
-        ingest = plan_ingest(store, discovery)
-        ingested = mark_duplicates(ingest.settled + run_ingest(ctx, ingest.todo))
-        track, unmatched = plan_tracking(settings, store, ingested)
-        tracked = track.settled + run_tracking(ctx, track.todo)
-        record_requests(ctx, ingested, tracked)
-        describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
-        assert describe is not None  # with create_model the model's identity is always known
-        described = describe.settled + run_describe(ctx, describe.todo)
-        refresh_views_task(settings)
+        timer = ctx.summary.stage_seconds
+        with timed(timer, "ingest"):
+            discovery = discover_videos(settings.archive or "", settings.extensions, settings.resolved_cache_dir)
+            report_discovery(discovery, settings)
+            ingest = plan_ingest(store, discovery)
+            ingested = mark_duplicates(ingest.settled + run_ingest(ctx, ingest.todo))
+        with timed(timer, "track"):
+            track, unmatched = plan_tracking(settings, store, ingested)
+            tracked = track.settled + run_tracking(ctx, track.todo)
+            record_requests(ctx, ingested, tracked)
+        with timed(timer, "describe"):
+            describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
+            assert describe is not None  # with create_model the model's identity is always known
+            described = describe.settled + run_describe(ctx, describe.todo)
+        with timed(timer, "views"):
+            refresh_views_task(settings)
         summarize(ctx.summary, ingested, tracked, described)
         ctx.summary.failures[:0] = [Failure(who=e.uri, stage="discover", reason=e.reason) for e in discovery.skipped]
         ctx.summary.notes += [f"seed for {s.video!r} matches no video of the archive" for s in unmatched]

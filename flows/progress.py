@@ -3,10 +3,12 @@ rate/ETA meter for long loops (frames of a long video, items being described).""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 
-__all__ = ["Meter", "progress"]
+__all__ = ["Meter", "progress", "timed"]
 
 _log = logging.getLogger("flows.progress")
 
@@ -45,3 +47,13 @@ class Meter:
         if now - self._last >= self.every_s and self.done < self.total:
             self._last = now
             progress(self.line())
+
+
+@contextlib.contextmanager
+def timed(into: dict[str, float], name: str) -> Iterator[None]:
+    """Add the wall time of the with-block to `into[name]` (seconds)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        into[name] = into.get(name, 0.0) + time.perf_counter() - start

@@ -45,6 +45,7 @@ class RunSummary(BaseModel):
     failures: list[Failure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     busy: list[str] = Field(default_factory=list)
+    stage_seconds: dict[str, float] = Field(default_factory=dict)  # wall time of each phase of the run
 
     def fail(self, who: str, stage: str, reason: str) -> None:
         self.failures.append(Failure(who=who, stage=stage, reason=reason))
@@ -61,6 +62,8 @@ class RunSummary(BaseModel):
             f"{self.describe_units_skipped} already done"
             + (f", {self.describe_units_busy} left to other workers" if self.describe_units_busy else "") + ")",
         ]
+        if self.stage_seconds:
+            lines.append("  time: " + ", ".join(f"{stage} {sec:.1f} s" for stage, sec in self.stage_seconds.items()))
         if self.busy:
             lines.append("  left to other workers:")
             lines += [f"    - {b}" for b in self.busy]
