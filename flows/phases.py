@@ -4,6 +4,9 @@ flows share (each takes the todo list of a flows.plan Phase and returns the stag
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from prefect.states import State
 
 from flows.plan import describe_setup
 from flows.progress import progress
@@ -23,6 +26,12 @@ class RunAborted(RuntimeError):
     stops instead of recording the same failure per video. The units stay retryable."""
 
 
+def _error(state: State[Any]) -> BaseException:
+    """The exception a failed task run ended with."""
+    exc = state.result(raise_on_failure=False)
+    return exc if isinstance(exc, BaseException) else RuntimeError(f"task run ended {state.type}: {exc!r}")
+
+
 def _check_systemic(exc: BaseException, stage: str) -> None:
     if isinstance(exc, SYSTEMIC_ERRORS):
         raise RunAborted(f"{stage}: {error_text(exc)}") from exc
@@ -35,8 +44,7 @@ def run_ingest(ctx: RunContext, todo: Sequence[tuple[VideoSource, str | None]]) 
         if state.is_completed():
             outcome = state.result()
         else:
-            exc = state.result(raise_on_failure=False)
-            outcome = IngestOutcome(source.uri, source.local_path, Status.FAILED, error=error_text(exc))
+            outcome = IngestOutcome(source.uri, source.local_path, Status.FAILED, error=error_text(_error(state)))
         out.append(outcome)
         progress(f"[{i}/{len(todo)}] ingest {source.uri}: {outcome.status}"
                  + (f" ({outcome.error})" if outcome.error else ""))
@@ -50,7 +58,7 @@ def run_tracking(ctx: RunContext, todo: Sequence[tuple[IngestOutcome, TrackingSe
         if state.is_completed():
             outcome = state.result()
         else:
-            exc = state.result(raise_on_failure=False)
+            exc = _error(state)
             _check_systemic(exc, "track")
             outcome = TrackOutcome(video.video_id or "", video.uri, video.local_path, setup.track_key,
                                    Status.FAILED, error=error_text(exc))
@@ -74,7 +82,7 @@ def run_describe(ctx: RunContext, todo: Sequence[DescribeUnit]) -> list[Describe
     state = describe_task(ctx.settings, list(todo), model_id, ctx.run_id, return_state=True)
     if state.is_completed():
         return state.result()
-    exc = state.result(raise_on_failure=False)
+    exc = _error(state)
     _check_systemic(exc, "describe")
     reason = error_text(exc)
     progress(f"describe failed: {reason}")

@@ -143,11 +143,12 @@ def mark_duplicates(outcomes: Sequence[IngestOutcome]) -> list[IngestOutcome]:
     first: dict[str, str] = {}
     out = []
     for o in sorted(outcomes, key=lambda o: o.uri):
-        if o.video_id and o.status != Status.FAILED:
-            if o.video_id in first:
-                o = dataclasses.replace(o, duplicate_of=first[o.video_id])
+        vid = o.video_id
+        if vid and o.status != Status.FAILED:
+            if vid in first:
+                o = dataclasses.replace(o, duplicate_of=first[vid])
             else:
-                first[o.video_id] = o.uri
+                first[vid] = o.uri
         out.append(o)
     return out
 

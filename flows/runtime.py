@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from flows.settings import RunSettings
 from flows.stages.describe_items import FULL, LITE
 from pixelrefer_core.checkpoints import checkpoint_model_type, resolve_checkpoint
+from pixelrefer_core.errors import ModelLoadError
 from storage.atomic import atomic_path
 
 if TYPE_CHECKING:
@@ -129,7 +130,12 @@ def get_model(handle: ModelHandle) -> tuple[Any, Any]:
         if key not in _MODELS:
             log.info("loading PixelRefer %s on %s", handle.model_id, handle.device)
             quiet_model_bars()
-            _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device, revision=handle.revision)
+            try:
+                _MODELS[key] = load_pixelrefer(handle.ref, device=handle.device, revision=handle.revision)
+            except ModelLoadError:
+                raise
+            except Exception as exc:  # whatever breaks while building the model breaks it for every video
+                raise ModelLoadError(f"{handle.model_id}: cannot load the model: {type(exc).__name__}: {exc}") from exc
         return _MODELS[key]
 
 

@@ -150,7 +150,8 @@ def to_prompts(seeds: list[SeedSpec], fps: float):
 
     out = []
     for s in seeds:
-        frame = s.frame if s.frame is not None else int(round(s.at_s * fps))
-        out.append(Prompt(frame_index=frame, box=s.box, points=[tuple(p) for p in s.points] if s.points else None,
+        frame = s.frame if s.frame is not None else int(round((s.at_s or 0.0) * fps))
+        points = [(float(x), float(y)) for x, y in s.points] if s.points else None
+        out.append(Prompt(frame_index=frame, box=s.box, points=points,
                           labels=list(s.labels) if s.labels else None, object_id=s.object_id))
     return out

@@ -114,7 +114,7 @@ def summarize(summary: RunSummary, ingested: Sequence[IngestOutcome], tracked: S
             continue
         if ing.partial_reason:
             summary.videos_partial += 1
-        tr = track_by_video.get(ing.video_id)
+        tr = track_by_video.get(ing.video_id) if ing.video_id else None
         if tr is None or tr.status == Status.FAILED:
             summary.videos_failed += 1
             summary.fail(ing.uri, "track", (tr.error if tr else None) or "not tracked")

@@ -25,7 +25,7 @@ from flows.stages import discover, ingest, track
 from flows.stages.outcomes import DescribeOutcome, IngestOutcome, TrackOutcome
 from flows.stages.units import PERMANENT_ERRORS, SYSTEMIC_ERRORS
 
-__all__ = ["describe_task", "discover_task", "ingest_task", "refresh_views_task", "track_task", "transient_only"]
+__all__ = ["describe_task", "ingest_task", "refresh_views_task", "track_task", "transient_only"]
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,6 @@ def transient_only(task: Any, task_run: Any, state: Any) -> bool:
 
 
 _POLICY: dict[str, Any] = dict(retry_condition_fn=transient_only, cache_policy=NO_CACHE)
-
-
-@task(name="discover", retries=2, retry_delay_seconds=2, **_POLICY)
-def discover_task(settings: RunSettings) -> list[discover.VideoSource]:
-    return discover.discover_videos(settings.archive or "", settings.extensions, settings.resolved_cache_dir)
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=2, task_run_name="ingest {source.uri}", **_POLICY)

@@ -50,15 +50,16 @@ def preflight(settings: RunSettings, needs_tracking: bool = True, needs_model: b
     kind = settings.resolved_segmenter
     if needs_tracking and (kind == "sam2" or (kind == "sam3" and settings.sam2 and
                                               (settings.propagator == "sam2" or settings.discover == "both"))):
-        from pixelrefer_core.tracking.sam2_segmenter import resolve_checkpoint
+        from pixelrefer_core.tracking.sam2_segmenter import resolve_checkpoint as resolve_sam2
 
-        resolve_checkpoint(settings.sam2, settings.profile)  # downloads or finds it; ModelLoadError if not
+        resolve_sam2(settings.sam2, settings.profile)  # downloads or finds it; ModelLoadError if not
     if needs_tracking and kind == "sam3" and settings.resolved_sam3 and not os.path.isdir(settings.resolved_sam3):
         _hub_snapshot(settings.resolved_sam3, "SAM 3 checkpoint")
     if needs_model and settings.model:
-        from pixelrefer_core.checkpoints import resolve_checkpoint
+        from pixelrefer_core.checkpoints import checkpoint_model_type, resolve_checkpoint
 
-        resolve_checkpoint(settings.model, settings.model_revision)  # the weights too: ModelLoadError if not
+        # The weights too, and which variant it is: ModelLoadError (exit 2) when either cannot be had.
+        checkpoint_model_type(resolve_checkpoint(settings.model, settings.model_revision).path)
 
 
 def _hub_snapshot(repo_id: str, what: str) -> str:

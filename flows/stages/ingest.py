@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -58,7 +59,7 @@ def ingest_video(store: Store, source: VideoSource, worker_id: str, video_id: st
     local = localize(source)
     video_id = video_id or fingerprint(local)
     ref = ingest_ref(video_id, source.uri)
-    written: dict = {}
+    written: dict[str, Any] = {}
 
     def work() -> int:
         written.update(_row(video_id, source, probe(local)))
@@ -66,9 +67,10 @@ def ingest_video(store: Store, source: VideoSource, worker_id: str, video_id: st
         return 1
 
     result = run_unit(store, ref, worker_id, work, lease_s)
-    base = dict(uri=source.uri, local_path=local, video_id=video_id, size_bytes=source.size_bytes)
     if result.status == Status.DONE:
-        return IngestOutcome(**base, status=Status.DONE, **{k: written[k] for k in _PROBE_FIELDS})
+        return IngestOutcome(uri=source.uri, local_path=local, status=Status.DONE, video_id=video_id,
+                             size_bytes=source.size_bytes, **{k: written[k] for k in _PROBE_FIELDS})
     if result.status == Status.SKIPPED:
         return skipped_outcome(store, source, video_id)
-    return IngestOutcome(**base, status=result.status, error=result.error, previously=result.previously)
+    return IngestOutcome(uri=source.uri, local_path=local, status=result.status, video_id=video_id,
+                         size_bytes=source.size_bytes, error=result.error, previously=result.previously)

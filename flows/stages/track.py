@@ -7,6 +7,7 @@ the full frame, x1/y1 exclusive; t in seconds = frame_idx / fps as the reader re
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -144,13 +145,13 @@ def track_one(store: Store, video: IngestOutcome, setup: TrackingSetup, segmente
         return {"objects": objects.num_rows, "object_frames": object_frames.num_rows}
 
     result = run_unit(store, track_ref(vid, key, video.uri), worker_id, work, lease_s)
-    base = dict(video_id=vid, uri=video.uri, local_path=video.local_path, track_key=key, status=result.status)
+    outcome = TrackOutcome(vid, video.uri, video.local_path, key, result.status, error=result.error)
     if result.status == Status.DONE:
-        return TrackOutcome(**base, n_objects=len(found), seconds=time.perf_counter() - started,
-                            skipped_seeds=tuple(skipped))
+        return dataclasses.replace(outcome, n_objects=len(found), seconds=time.perf_counter() - started,
+                                   skipped_seeds=tuple(skipped))
     if result.status == Status.SKIPPED:
-        return TrackOutcome(**base, n_objects=_count_objects(store, vid, key))
-    return TrackOutcome(**base, error=result.error)
+        return dataclasses.replace(outcome, n_objects=_count_objects(store, vid, key))
+    return outcome
 
 
 def _count_objects(store: Store, video_id: str, key: str) -> int:

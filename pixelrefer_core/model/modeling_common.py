@@ -14,6 +14,7 @@ import warnings
 from typing import Any, ClassVar
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers.models.qwen2.modeling_qwen2 import Qwen2PreTrainedModel
 
@@ -120,7 +121,7 @@ class PixelReferBasePreTrainedModel(Qwen2PreTrainedModel):
         kwargs.setdefault("ignore_mismatched_sizes", True)
         try:
             loaded: Any = super().from_pretrained(ckpt, *args, output_loading_info=True, **kwargs)
-        except (OSError, RuntimeError, ValueError) as err:
+        except (OSError, RuntimeError, ValueError, SafetensorError) as err:  # damaged or foreign weight files
             raise ModelLoadError(f"{ckpt}: cannot load {cls.__name__} weights: {err}") from err
         model, info = loaded
         check_loading_info(

@@ -47,13 +47,18 @@ def _units_written(store) -> int:
         (["--device", "cuda"], "no usable CUDA device"),
         (["--model", "nobody/no-such-pixelrefer"], "hub download failed"),
         (["--segmenter", "sam2", "--sam2", "facebook/sam2.1-hiera-tiny", "--model", "TINY"], "could not download"),
+        (["--model", "NOT_JSON"], "cannot read the checkpoint config"),
     ],
-    ids=["cuda-missing", "hub-model-unreachable", "sam2-checkpoint-unreachable"],
+    ids=["cuda-missing", "hub-model-unreachable", "sam2-checkpoint-unreachable", "model-config-unreadable"],
 )
 def test_a_run_that_cannot_work_stops_before_any_work(archive, tmp_path, prefect_server, tiny_checkpoint, extra,
                                                       says):
     store = tmp_path / "store"
-    args = ["run", archive, "--store", str(store), *TINY, *[tiny_checkpoint if a == "TINY" else a for a in extra]]
+    not_json = tmp_path / "not-json-model"
+    not_json.mkdir()
+    (not_json / "config.json").write_text("{not json")
+    paths = {"TINY": tiny_checkpoint, "NOT_JSON": str(not_json)}
+    args = ["run", archive, "--store", str(store), *TINY, *[paths.get(a, a) for a in extra]]
     if "--model" in extra:  # a real model reference instead of the tiny profile
         args.remove("--profile"), args.remove("tiny")
     out = _cli(args, _env(PREFECT_API_URL=prefect_server))
@@ -63,10 +68,14 @@ def test_a_run_that_cannot_work_stops_before_any_work(archive, tmp_path, prefect
     assert _units_written(store) == 0
 
 
-def test_a_model_that_cannot_load_stops_the_run_and_leaves_its_units_retryable(archive, tmp_path, prefect_server):
+def test_a_model_that_cannot_load_stops_the_run_and_leaves_its_units_retryable(archive, tmp_path, prefect_server,
+                                                                               tiny_checkpoint):
+    import shutil
+
     broken = tmp_path / "broken-model"
-    broken.mkdir()
-    (broken / "config.json").write_text("{not json")
+    shutil.copytree(tiny_checkpoint, broken)  # a readable config and tokenizer, weights cut short
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
     store = tmp_path / "store"
     out = _cli(["run", archive, "--store", str(store), "--model", str(broken), "--segmenter", "motion",
                 "--sample-fps", "6"], _env(PREFECT_API_URL=prefect_server))
