@@ -40,7 +40,7 @@ from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_STAGE, pa
 from storage.lockdown import META_DIR
 from storage.schemas import SCHEMAS, empty_table
 from storage.unitfiles import FileStat, inspect_file, list_unit_files
-from storage.views import INTERNAL_SCHEMA, render_view_sql, schema_file, view_files, views_digest
+from storage.views import INTERNAL_SCHEMA, render_view_sql, view_files, views_digest
 
 if TYPE_CHECKING:
     from storage.store import Store
@@ -85,22 +85,6 @@ class _Entry:
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _ensure_schema_files(store: Store) -> None:
-    """Write the zero-row schema file of every Parquet table (what empty views and macros read)."""
-    import pyarrow.parquet as pq
-
-    for table in parquet_tables():
-        path = f"{store.root}/{schema_file(table)}"
-        if os.path.isfile(path):
-            try:
-                if pq.read_schema(path).equals(SCHEMAS[table]):
-                    continue
-            except (pa.ArrowException, OSError):
-                pass
-        with atomic_path(path) as tmp:
-            pq.write_table(empty_table(table), tmp)
 
 
 def _read_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -290,6 +274,8 @@ def _build(tmp: str, store: Store, listing: dict[str, list[FileStat]], report: R
             con.unregister("_new")
         if info.get("catalog") != catalog_sig:
             _catalog_copies(con, store)
+        for table in parquet_tables():  # zero-row tables with the current schema (empty views, macros)
+            _replace_table(con, f"empty_{table}", empty_table(table))
         _store_check(con, store_id)
         counts = dict(con.execute(f"SELECT table_name, count(*) FROM {_S}.files GROUP BY ALL").fetchall())
         report.files = {t: int(counts.get(t, 0)) for t in SCHEMAS}
@@ -322,7 +308,6 @@ def refresh_views(store: Store) -> RefreshReport:
     folder = os.path.dirname(store.db_path)
     os.makedirs(folder, exist_ok=True)
     with FileLock(store.db_path + ".lock", timeout=600):
-        _ensure_schema_files(store)
         for attempt in range(3):
             report = RefreshReport()
             listing = list_unit_files(store)

@@ -127,7 +127,7 @@ def test_macros_read_only_their_videos_folder(store, fx):
     vid = q(store, "SELECT min(video_id) FROM latest_tracks WHERE n_objects > 0")[0][0]
     n_files = len(store.list_units("object_frames", vid))
     total, scanning = _files_read(store, f"SELECT count(*) FROM video_frames('{vid}')")
-    assert total == n_files + 1 and scanning == []  # its files + the schema file; no other folder listed
+    assert total == n_files and scanning == []  # its own files only; no other folder listed
     total, scanning = _files_read(store, f"SELECT count(*) FROM object_frames WHERE video_id = '{vid}'")
     assert scanning == [(str(n_files), str(len(store.list_units("object_frames"))))]  # the view lists them all
     # a damaged file of another video does not matter to the macros
