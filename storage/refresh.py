@@ -39,7 +39,7 @@ from storage.errors import StoreError
 from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_STAGE, parquet_tables
 from storage.lockdown import META_DIR
 from storage.schemas import SCHEMAS, empty_table
-from storage.unitfiles import FileStat, inspect_file, list_unit_files
+from storage.unitfiles import FileStat, FolderCache, inspect_file, list_unit_files
 from storage.views import INTERNAL_SCHEMA, render_view_sql, view_files, views_digest
 
 if TYPE_CHECKING:
@@ -195,13 +195,29 @@ def _update_table(con: duckdb.DuckDBPyConnection, store: Store, table: str, stal
         )
 
 
-def _build(tmp: str, store: Store, listing: dict[str, list[FileStat]], report: RefreshReport,
-           store_id: str | None) -> None:
+def _folder_cache(con: duckdb.DuckDBPyConnection, manifest: dict[tuple[str, str, str], _Entry]) -> tuple[FolderCache, bool]:
+    """The previous listing's folders (mtime and files), from the views file being updated, and whether
+    some of them were too recent to be trusted (then the refresh records them again, once)."""
+    files: dict[tuple[str, str], list[FileStat]] = {}
+    for (table, vid, key), e in manifest.items():
+        files.setdefault((table, vid), []).append(
+            FileStat(table, vid, key, f"{table}/video_id={vid}/{key}.parquet", e.size, e.mtime_ns))
+    try:
+        rows = con.execute(f"SELECT table_name, video_id, mtime_ns FROM {_S}.folders").fetchall()
+    except duckdb.Error:
+        return {}, True
+    return {(t, v): (m, files.get((t, v), [])) for t, v, m in rows if m >= 0}, any(m < 0 for _, _, m in rows)
+
+
+def _build(tmp: str, store: Store, report: RefreshReport, store_id: str | None) -> None:
     """Bring the DuckDB file `tmp` (a copy of the current views file, or absent) up to date."""
     con = duckdb.connect(tmp)
     try:
         con.execute(f"SET file_search_path = {_sql_str(store.root)}")
         manifest = _read_manifest(con, store_id) if report.incremental else None
+        folders: FolderCache = {}
+        cache, racy = _folder_cache(con, manifest) if manifest else ({}, True)
+        listing = list_unit_files(store, cache=cache or None, folders_out=folders)
         info = _read_info(con) if manifest is not None else {}
         catalog_sig = _catalog_signature(store)
         if manifest is not None:
@@ -210,7 +226,7 @@ def _build(tmp: str, store: Store, listing: dict[str, list[FileStat]], report: R
                                  if (e := manifest.get((t, f.video_id, f.unit_key))) is None
                                  or (e.size, e.mtime_ns) != (f.size, f.mtime_ns))
             n_gone = len(set(manifest) - now)
-            if not changed_or_new and not n_gone and info.get("catalog") == catalog_sig \
+            if not changed_or_new and not n_gone and not racy and info.get("catalog") == catalog_sig \
                     and info.get("views") == views_digest():
                 report.files = {t: len(listing.get(t, [])) for t in SCHEMAS}
                 raise _Unchanged
@@ -277,6 +293,11 @@ def _build(tmp: str, store: Store, listing: dict[str, list[FileStat]], report: R
         for table in parquet_tables():  # zero-row tables with the current schema (empty views, macros)
             _replace_table(con, f"empty_{table}", empty_table(table))
         _store_check(con, store_id)
+        _replace_table(con, "folders", pa.table({
+            "table_name": pa.array([t for t, _ in folders], pa.string()),
+            "video_id": pa.array([v for _, v in folders], pa.string()),
+            "mtime_ns": pa.array([m for m, _ in folders.values()], pa.int64()),
+        }))
         counts = dict(con.execute(f"SELECT table_name, count(*) FROM {_S}.files GROUP BY ALL").fetchall())
         report.files = {t: int(counts.get(t, 0)) for t in SCHEMAS}
         union = [t for t, in con.execute(
@@ -310,14 +331,13 @@ def refresh_views(store: Store) -> RefreshReport:
     with FileLock(store.db_path + ".lock", timeout=600):
         for attempt in range(3):
             report = RefreshReport()
-            listing = list_unit_files(store)
             try:
                 with atomic_path(store.db_path, prefix=".views-", suffix=".duckdb.partial") as tmp:
                     try:
                         if os.path.isfile(store.db_path):
                             shutil.copyfile(store.db_path, tmp)
                             report.incremental = True
-                        _build(tmp, store, listing, report, store_id)
+                        _build(tmp, store, report, store_id)
                     finally:
                         if os.path.exists(tmp + ".wal"):
                             os.remove(tmp + ".wal")

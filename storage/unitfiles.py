@@ -11,6 +11,7 @@ usable: readable, of a known schema version of its table, with the row count the
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,31 +57,53 @@ class UnitFileState:
         return self.state == "ok"
 
 
-def _scan_local(root: str, table: str) -> list[FileStat]:
+# A folder modified less than this long before a listing may still change within the same mtime tick:
+# its mtime is not trusted for the next listing (it is listed again).
+_RACY_NS = 2_000_000_000
+
+FolderCache = dict[tuple[str, str], tuple[int, list[FileStat]]]  # (table, video_id) -> (folder mtime, files)
+
+
+def _scan_folder(table: str, folder: os.DirEntry[str], video_id: str) -> list[FileStat]:
+    out: list[FileStat] = []
+    try:
+        entries = list(os.scandir(folder.path))
+    except FileNotFoundError:  # removed while listing
+        return out
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not name.endswith(".parquet"):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        out.append(FileStat(table, video_id, name[: -len(".parquet")], f"{table}/{folder.name}/{name}",
+                            st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _scan_local(root: str, table: str, cache: FolderCache | None, folders_out: FolderCache | None) -> list[FileStat]:
+    """The unit files of one table. With `cache` (the folders of the previous listing), a video folder
+    whose modification time did not change is not listed again: writers create, rename and delete files
+    in it, each of which changes its mtime (a file rewritten in place is not seen: `verify` finds it)."""
     out: list[FileStat] = []
     base = os.path.join(root, table)
     try:
         folders = list(os.scandir(base))
     except FileNotFoundError:
         return out
+    now = time.time_ns()
     for folder in folders:
         if not folder.name.startswith("video_id=") or not folder.is_dir(follow_symlinks=False):
             continue
         video_id = folder.name.split("=", 1)[1]
-        try:
-            entries = list(os.scandir(folder.path))
-        except FileNotFoundError:  # removed while listing
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".") or not name.endswith(".parquet"):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            out.append(FileStat(table, video_id, name[: -len(".parquet")], f"{table}/{folder.name}/{name}",
-                                st.st_size, st.st_mtime_ns))
+        mtime = folder.stat(follow_symlinks=False).st_mtime_ns
+        known = cache.get((table, video_id)) if cache is not None else None
+        files = known[1] if known is not None and known[0] == mtime else _scan_folder(table, folder, video_id)
+        out.extend(files)
+        if folders_out is not None:
+            folders_out[(table, video_id)] = (mtime if now - mtime > _RACY_NS else -1, files)
     return out
 
 
@@ -100,11 +123,18 @@ def _scan_fsspec(store: Store, table: str) -> list[FileStat]:
     return out
 
 
-def list_unit_files(store: Store, tables: list[str] | None = None) -> dict[str, list[FileStat]]:
-    """{table: unit files sorted by (video_id, unit_key)} (temporaries and hidden files excluded)."""
+def list_unit_files(store: Store, tables: list[str] | None = None, cache: FolderCache | None = None,
+                    folders_out: FolderCache | None = None) -> dict[str, list[FileStat]]:
+    """{table: unit files sorted by (video_id, unit_key)} (temporaries and hidden files excluded).
+
+    Local roots: `cache` lets unchanged video folders be skipped (see `_scan_local`); `folders_out`
+    receives this listing's folders for the next one (mtime -1: not to be trusted)."""
     out = {}
     for table in tables if tables is not None else list(TABLE_NAMES):
-        files = _scan_local(store.root, table) if store.is_local else _scan_fsspec(store, table)
+        if store.is_local:
+            files = _scan_local(store.root, table, cache, folders_out)
+        else:
+            files = _scan_fsspec(store, table)
         out[table] = sorted(files, key=lambda f: (f.video_id, f.unit_key))
     return out
 
