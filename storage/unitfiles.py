@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from storage.layout import SCHEMA_VERSIONS, TABLE_NAMES
@@ -20,7 +20,7 @@ from storage.layout import SCHEMA_VERSIONS, TABLE_NAMES
 if TYPE_CHECKING:
     from storage.store import Store
 
-__all__ = ["FileStat", "UnitFileState", "UNIT_FILE_STATES", "inspect_file", "list_unit_files"]
+__all__ = ["FileStat", "Listing", "UNIT_FILE_STATES", "UnitFileState", "inspect_file", "list_unit_files", "scan_unit_files"]
 
 FileState = Literal["ok", "missing", "unreadable", "foreign_schema", "row_count_mismatch"]
 UNIT_FILE_STATES: tuple[str, ...] = ("ok", "missing", "unreadable", "foreign_schema", "row_count_mismatch")
@@ -58,10 +58,18 @@ class UnitFileState:
 
 
 # A folder modified less than this long before a listing may still change within the same mtime tick:
-# its mtime is not trusted for the next listing (it is listed again).
+# its mtime is not trusted by the next listing (that folder is listed again).
 _RACY_NS = 2_000_000_000
 
-FolderCache = dict[tuple[str, str], tuple[int, list[FileStat]]]  # (table, video_id) -> (folder mtime, files)
+
+@dataclass
+class Listing:
+    """A listing of unit files. `files`: the files of the folders listed now (`scanned`); `folders`: every
+    video folder present, (table, video_id) -> mtime_ns (-1: too recent, or unknown, to be trusted)."""
+
+    files: dict[str, list[FileStat]] = field(default_factory=dict)
+    scanned: set[tuple[str, str]] = field(default_factory=set)
+    folders: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _scan_folder(table: str, folder: os.DirEntry[str], video_id: str) -> list[FileStat]:
@@ -83,28 +91,31 @@ def _scan_folder(table: str, folder: os.DirEntry[str], video_id: str) -> list[Fi
     return out
 
 
-def _scan_local(root: str, table: str, cache: FolderCache | None, folders_out: FolderCache | None) -> list[FileStat]:
-    """The unit files of one table. With `cache` (the folders of the previous listing), a video folder
-    whose modification time did not change is not listed again: writers create, rename and delete files
-    in it, each of which changes its mtime (a file rewritten in place is not seen: `verify` finds it)."""
-    out: list[FileStat] = []
+def _scan_local(root: str, table: str, trusted: dict[tuple[str, str], int], listing: Listing) -> None:
+    """List one table. A video folder whose mtime equals its `trusted` one is not listed again: writers
+    create, rename and delete files in it, each of which changes that mtime (a file rewritten in place,
+    without a rename, is not seen: `verify` reads every footer)."""
     base = os.path.join(root, table)
     try:
         folders = list(os.scandir(base))
     except FileNotFoundError:
-        return out
+        return
     now = time.time_ns()
+    files = listing.files.setdefault(table, [])
     for folder in folders:
         if not folder.name.startswith("video_id=") or not folder.is_dir(follow_symlinks=False):
             continue
         video_id = folder.name.split("=", 1)[1]
-        mtime = folder.stat(follow_symlinks=False).st_mtime_ns
-        known = cache.get((table, video_id)) if cache is not None else None
-        files = known[1] if known is not None and known[0] == mtime else _scan_folder(table, folder, video_id)
-        out.extend(files)
-        if folders_out is not None:
-            folders_out[(table, video_id)] = (mtime if now - mtime > _RACY_NS else -1, files)
-    return out
+        try:
+            mtime = folder.stat(follow_symlinks=False).st_mtime_ns
+        except FileNotFoundError:
+            continue
+        key = (table, video_id)
+        listing.folders[key] = mtime if now - mtime > _RACY_NS else -1
+        if trusted.get(key, -2) == mtime:
+            continue
+        listing.scanned.add(key)
+        files.extend(_scan_folder(table, folder, video_id))
 
 
 def _scan_fsspec(store: Store, table: str) -> list[FileStat]:
@@ -123,20 +134,27 @@ def _scan_fsspec(store: Store, table: str) -> list[FileStat]:
     return out
 
 
-def list_unit_files(store: Store, tables: list[str] | None = None, cache: FolderCache | None = None,
-                    folders_out: FolderCache | None = None) -> dict[str, list[FileStat]]:
-    """{table: unit files sorted by (video_id, unit_key)} (temporaries and hidden files excluded).
-
-    Local roots: `cache` lets unchanged video folders be skipped (see `_scan_local`); `folders_out`
-    receives this listing's folders for the next one (mtime -1: not to be trusted)."""
-    out = {}
+def scan_unit_files(store: Store, trusted: dict[tuple[str, str], int] | None = None,
+                    tables: list[str] | None = None) -> Listing:
+    """List the unit files of `tables` (default all); see Listing. `trusted`: the folder mtimes of a
+    previous listing (local roots only: unchanged folders are not listed again)."""
+    listing = Listing()
     for table in tables if tables is not None else list(TABLE_NAMES):
         if store.is_local:
-            files = _scan_local(store.root, table, cache, folders_out)
+            _scan_local(store.root, table, trusted or {}, listing)
         else:
             files = _scan_fsspec(store, table)
-        out[table] = sorted(files, key=lambda f: (f.video_id, f.unit_key))
-    return out
+            listing.files[table] = files
+            for f in files:
+                listing.folders[(table, f.video_id)] = -1
+                listing.scanned.add((table, f.video_id))
+        listing.files.setdefault(table, []).sort(key=lambda f: (f.video_id, f.unit_key))
+    return listing
+
+
+def list_unit_files(store: Store, tables: list[str] | None = None) -> dict[str, list[FileStat]]:
+    """{table: every unit file sorted by (video_id, unit_key)} (temporaries and hidden files excluded)."""
+    return scan_unit_files(store, None, tables).files
 
 
 def _schema_difference(table: str, found: dict[str, str]) -> str:
