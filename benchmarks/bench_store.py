@@ -297,7 +297,7 @@ def bench_size(workdir: Path, n: int, frames: int, repeat: int) -> dict[str, tup
     cli = [sys.executable, "-m", "flows", "query", "--store", root]
     runs = [child([*cli, "SELECT 1"]) for _ in range(repeat + 1)][1:]
     bare = [child([sys.executable, "-c", f"import duckdb; duckdb.connect({db!r}, read_only=True).sql('SELECT 1')"])
-            for _ in range(repeat)]
+            for _ in range(repeat + 1)][1:]
     out["CLI `query SELECT 1`: wall"] = (statistics.median(r[0] for r in runs),
                                          statistics.median(r[0] for r in runs) / statistics.median(b[0] for b in bare))
     out["CLI `query SELECT 1`: peak RSS MB"] = (max(r[1] for r in runs), None)

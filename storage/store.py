@@ -73,6 +73,7 @@ class Store:
     catalog: Catalog
     read_only: bool = False
     _fs: Any = field(default=None, repr=False)
+    _store_id: str | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -105,8 +106,10 @@ class Store:
                 fs.makedirs(path, exist_ok=True)
             else:
                 os.makedirs(path, exist_ok=True)
-        if fs is None and not read_only and not os.access(path, os.W_OK):
-            raise ReadOnlyStoreError(path, "opening the store for writing (open it with read_only=True to read it)")
+        if fs is None and not read_only:
+            catalog_file = os.path.join(path, "catalog.sqlite")
+            if not os.access(path, os.W_OK) or (os.path.exists(catalog_file) and not os.access(catalog_file, os.W_OK)):
+                raise ReadOnlyStoreError(path, "opening the store for writing (open it with read_only=True to read it)")
         if catalog_url is None:
             if fs is not None:
                 raise StoreError(f"store root {text} is not local: pass catalog_url (e.g. a PostgreSQL URL)")
@@ -156,9 +159,8 @@ class Store:
 
         The views file names it in `_pixelrefer.store_check()`, which refuses to read another store's
         files. None for a read-only store that never had one (made by an older version)."""
-        cached = getattr(self, "_store_id", None)
-        if cached:
-            return str(cached)
+        if self._store_id:
+            return self._store_id
         meta = f"{self.root}/{META_DIR}"
         id_file = f"{meta}/{_ID_FILE}"
         value: str | None = None
