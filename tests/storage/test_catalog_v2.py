@@ -83,7 +83,7 @@ def test_processes_creating_the_same_new_store_at_once_all_succeed(tmp_path, new
         errors, their_ids = json.loads(out)
         assert errors == []
         ids.append(their_ids)
-    assert all(len(set(per_round)) == 1 for per_round in zip(*ids))  # one identity per store
+    assert all(len(set(per_round)) == 1 for per_round in zip(*ids, strict=True))  # one identity per store
     for url in urls:
         c = Catalog(url)
         assert c.schema_version() == CATALOG_SCHEMA_VERSION
