@@ -151,9 +151,11 @@ class QueryResult:
 
 
 def _is_current_format(con: duckdb.DuckDBPyConnection) -> bool:
-    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_pixelrefer' "
-                        "AND table_name = 'info'").fetchone()
-    return bool(found and found[0])
+    try:
+        con.execute("SELECT 1 FROM _pixelrefer.info LIMIT 1").fetchall()
+    except duckdb.CatalogException:
+        return False
+    return True
 
 
 def open_views(db_path: str | os.PathLike[str], root: str | None = None,

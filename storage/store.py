@@ -73,6 +73,7 @@ class Store:
     catalog: Catalog
     read_only: bool = False
     _fs: Any = field(default=None, repr=False)
+    _store_id: str | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -105,8 +106,10 @@ class Store:
                 fs.makedirs(path, exist_ok=True)
             else:
                 os.makedirs(path, exist_ok=True)
-        if fs is None and not read_only and not os.access(path, os.W_OK):
-            raise ReadOnlyStoreError(path, "opening the store for writing (open it with read_only=True to read it)")
+        if fs is None and not read_only:
+            catalog_file = os.path.join(path, "catalog.sqlite")
+            if not os.access(path, os.W_OK) or (os.path.exists(catalog_file) and not os.access(catalog_file, os.W_OK)):
+                raise ReadOnlyStoreError(path, "opening the store for writing (open it with read_only=True to read it)")
         if catalog_url is None:
             if fs is not None:
                 raise StoreError(f"store root {text} is not local: pass catalog_url (e.g. a PostgreSQL URL)")
@@ -156,9 +159,8 @@ class Store:
 
         The views file names it in `_pixelrefer.store_check()`, which refuses to read another store's
         files. None for a read-only store that never had one (made by an older version)."""
-        cached = getattr(self, "_store_id", None)
-        if cached:
-            return str(cached)
+        if self._store_id:
+            return self._store_id
         meta = f"{self.root}/{META_DIR}"
         id_file = f"{meta}/{_ID_FILE}"
         value: str | None = None
@@ -253,22 +255,41 @@ class Store:
         self.require_writable("removing stale temporary files")
         removed = 0
         now = time.time()
-        patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}" for t in TABLE_NAMES]
-        if self.is_local:
-            folder = os.path.dirname(self.db_path)
-            patterns.append(f"{folder}/.views-*.duckdb.partial*")
-        for pattern in patterns:
-            for path in self.fs.glob(pattern):
-                try:
-                    age = now - self.fs.modified(path).timestamp()
-                    if age >= older_than_s:
+        for path in self._temporaries():
+            try:
+                age = now - (os.path.getmtime(path) if self.is_local else self.fs.modified(path).timestamp())
+                if age >= older_than_s:
+                    if self.is_local:
+                        os.remove(path)
+                    else:
                         self.fs.rm(path)
-                        removed += 1
-                except (OSError, NotImplementedError):  # pragma: no cover - vanished or no mtime
-                    continue
+                    removed += 1
+            except (OSError, NotImplementedError):  # pragma: no cover - vanished or no mtime
+                continue
         if removed:
             log.info("removed %d stale temporary file(s) under %s", removed, self.root)
         return removed
+
+    def _temporaries(self) -> list[str]:
+        """Writers' temporaries in the unit folders and next to the views file (local: names only, no stat)."""
+        if not self.is_local:
+            patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}" for t in TABLE_NAMES]
+            return [p for pattern in patterns for p in self.fs.glob(pattern)]
+        out = []
+        for table in TABLE_NAMES:
+            try:
+                folders = [f.path for f in os.scandir(self.table_dir(table)) if f.name.startswith("video_id=")]
+            except FileNotFoundError:
+                continue
+            for folder in folders:
+                try:
+                    out += [e.path for e in os.scandir(folder)
+                            if e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)]
+                except FileNotFoundError:
+                    continue
+        folder = os.path.dirname(self.db_path)
+        out += [os.path.join(folder, n) for n in os.listdir(folder) if n.startswith(".views-") and ".duckdb.partial" in n]
+        return out
 
     # -- health (storage.health) --------------------------------------------------------------------
     def check_unit(self, table_name: str, video_id: str, unit_key: str,

@@ -11,7 +11,8 @@ usable: readable, of a known schema version of its table, with the row count the
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from storage.layout import SCHEMA_VERSIONS, TABLE_NAMES
@@ -19,7 +20,7 @@ from storage.layout import SCHEMA_VERSIONS, TABLE_NAMES
 if TYPE_CHECKING:
     from storage.store import Store
 
-__all__ = ["FileStat", "UnitFileState", "UNIT_FILE_STATES", "inspect_file", "list_unit_files"]
+__all__ = ["FileStat", "Listing", "UNIT_FILE_STATES", "UnitFileState", "inspect_file", "list_unit_files", "scan_unit_files"]
 
 FileState = Literal["ok", "missing", "unreadable", "foreign_schema", "row_count_mismatch"]
 UNIT_FILE_STATES: tuple[str, ...] = ("ok", "missing", "unreadable", "foreign_schema", "row_count_mismatch")
@@ -56,32 +57,65 @@ class UnitFileState:
         return self.state == "ok"
 
 
-def _scan_local(root: str, table: str) -> list[FileStat]:
+# A folder modified less than this long before a listing may still change within the same mtime tick:
+# its mtime is not trusted by the next listing (that folder is listed again).
+_RACY_NS = 2_000_000_000
+
+
+@dataclass
+class Listing:
+    """A listing of unit files. `files`: the files of the folders listed now (`scanned`); `folders`: every
+    video folder present, (table, video_id) -> mtime_ns (-1: too recent, or unknown, to be trusted)."""
+
+    files: dict[str, list[FileStat]] = field(default_factory=dict)
+    scanned: set[tuple[str, str]] = field(default_factory=set)
+    folders: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def _scan_folder(table: str, folder: os.DirEntry[str], video_id: str) -> list[FileStat]:
     out: list[FileStat] = []
+    try:
+        entries = list(os.scandir(folder.path))
+    except FileNotFoundError:  # removed while listing
+        return out
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not name.endswith(".parquet"):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        out.append(FileStat(table, video_id, name[: -len(".parquet")], f"{table}/{folder.name}/{name}",
+                            st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _scan_local(root: str, table: str, trusted: dict[tuple[str, str], int], listing: Listing) -> None:
+    """List one table. A video folder whose mtime equals its `trusted` one is not listed again: writers
+    create, rename and delete files in it, each of which changes that mtime (a file rewritten in place,
+    without a rename, is not seen: `verify` reads every footer)."""
     base = os.path.join(root, table)
     try:
         folders = list(os.scandir(base))
     except FileNotFoundError:
-        return out
+        return
+    now = time.time_ns()
+    files = listing.files.setdefault(table, [])
     for folder in folders:
         if not folder.name.startswith("video_id=") or not folder.is_dir(follow_symlinks=False):
             continue
         video_id = folder.name.split("=", 1)[1]
         try:
-            entries = list(os.scandir(folder.path))
-        except FileNotFoundError:  # removed while listing
+            mtime = folder.stat(follow_symlinks=False).st_mtime_ns
+        except FileNotFoundError:
             continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".") or not name.endswith(".parquet"):
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            out.append(FileStat(table, video_id, name[: -len(".parquet")], f"{table}/{folder.name}/{name}",
-                                st.st_size, st.st_mtime_ns))
-    return out
+        key = (table, video_id)
+        listing.folders[key] = mtime if now - mtime > _RACY_NS else -1
+        if trusted.get(key, -2) == mtime:
+            continue
+        listing.scanned.add(key)
+        files.extend(_scan_folder(table, folder, video_id))
 
 
 def _scan_fsspec(store: Store, table: str) -> list[FileStat]:
@@ -100,13 +134,27 @@ def _scan_fsspec(store: Store, table: str) -> list[FileStat]:
     return out
 
 
-def list_unit_files(store: Store, tables: list[str] | None = None) -> dict[str, list[FileStat]]:
-    """{table: unit files sorted by (video_id, unit_key)} (temporaries and hidden files excluded)."""
-    out = {}
+def scan_unit_files(store: Store, trusted: dict[tuple[str, str], int] | None = None,
+                    tables: list[str] | None = None) -> Listing:
+    """List the unit files of `tables` (default all); see Listing. `trusted`: the folder mtimes of a
+    previous listing (local roots only: unchanged folders are not listed again)."""
+    listing = Listing()
     for table in tables if tables is not None else list(TABLE_NAMES):
-        files = _scan_local(store.root, table) if store.is_local else _scan_fsspec(store, table)
-        out[table] = sorted(files, key=lambda f: (f.video_id, f.unit_key))
-    return out
+        if store.is_local:
+            _scan_local(store.root, table, trusted or {}, listing)
+        else:
+            files = _scan_fsspec(store, table)
+            listing.files[table] = files
+            for f in files:
+                listing.folders[(table, f.video_id)] = -1
+                listing.scanned.add((table, f.video_id))
+        listing.files.setdefault(table, []).sort(key=lambda f: (f.video_id, f.unit_key))
+    return listing
+
+
+def list_unit_files(store: Store, tables: list[str] | None = None) -> dict[str, list[FileStat]]:
+    """{table: every unit file sorted by (video_id, unit_key)} (temporaries and hidden files excluded)."""
+    return scan_unit_files(store, None, tables).files
 
 
 def _schema_difference(table: str, found: dict[str, str]) -> str:

@@ -6,12 +6,12 @@ storage.refresh), with placeholders filled here (plain text replacement, so brac
 - ``{source:<table>}``: where a base table's rows come from. A materialised (small) table: its native
   table ``_pixelrefer.<table>`` inside the views file. A Parquet table: ``read_parquet`` of
   ``<table>/video_id=*/*.parquet`` (hive-partitioned by video_id), a path RELATIVE to the store root,
-  guarded by ``_pixelrefer.store_check()``; while the table has no files, its zero-row schema file
-  ``_store/schema/<table>.parquet`` (so every view has the right columns from the first refresh on).
+  guarded by ``_pixelrefer.store_check()``; while the table has no files, the zero-row native table
+  ``_pixelrefer.empty_<table>`` (so every view has the right columns from the first refresh on).
 - ``{video_source:<table>:<expr>}``: the same table read from ONE video's folder only,
-  ``<table>/video_id=<expr>/*.parquet`` (plus the schema file, so a video without files gives zero rows);
-  `expr` is a macro parameter. This is what the per-video table macros use: they never list or open
-  another video's files.
+  ``<table>/video_id=<expr>/*.parquet``, unioned by name with ``_pixelrefer.empty_<table>`` so that a
+  video without files gives zero rows of the right columns; `expr` is a macro parameter. This is what
+  the per-video table macros use: they never list nor open another video's files.
 - ``{stage:<table>}``: the catalog stage that writes `table` (a SQL string literal).
 
 No absolute path is ever written into the views file: a plain DuckDB client resolves the relative names
@@ -33,14 +33,12 @@ from pathlib import Path
 
 from storage.errors import StoreError
 from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_NAMES, TABLE_STAGE
-from storage.lockdown import META_DIR
 
 __all__ = [
     "INTERNAL_SCHEMA",
     "VIEWS_DIR",
     "macro_names",
     "render_view_sql",
-    "schema_file",
     "view_files",
     "view_names",
     "views_digest",
@@ -53,11 +51,6 @@ _CREATE = re.compile(r"CREATE\s+OR\s+REPLACE\s+(VIEW|MACRO)\s+([A-Za-z_][A-Za-z0
 
 def _sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def schema_file(table: str) -> str:
-    """The zero-row Parquet file holding `table`'s current schema (relative to the store root)."""
-    return f"{META_DIR}/schema/{table}.parquet"
 
 
 def view_files() -> list[Path]:
@@ -106,14 +99,15 @@ def table_source(table: str, has_files: bool, union: bool = False) -> str:
     if has_files:
         scan = _read_parquet(_sql_str(f"{table}/video_id=*/*.parquet"), union, hive=True)
     else:
-        scan = f"read_parquet({_sql_str(schema_file(table))})"
+        return f"{INTERNAL_SCHEMA}.empty_{table}"
     return f"(SELECT * FROM {scan} WHERE {INTERNAL_SCHEMA}.store_check())"
 
 
 def video_source(table: str, expr: str, union: bool = False) -> str:
     """`table` read from one video's folder (`expr`: a SQL expression, e.g. a macro parameter)."""
-    paths = f"[{_sql_str(schema_file(table))}, {_sql_str(table + '/video_id=')} || {expr} || '/*.parquet']"
-    return f"(SELECT * FROM {_read_parquet(paths, union, hive=False)} WHERE {INTERNAL_SCHEMA}.store_check())"
+    path = f"{_sql_str(table + '/video_id=')} || {expr} || '/*.parquet'"
+    return (f"(SELECT * FROM {INTERNAL_SCHEMA}.empty_{table} UNION ALL BY NAME "
+            f"SELECT * FROM {_read_parquet(path, union, hive=False)} WHERE {INTERNAL_SCHEMA}.store_check())")
 
 
 _VIDEO_SOURCE = re.compile(r"\{video_source:([a-z_]+):([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -66,23 +66,6 @@ def _refresh(store_dir: str) -> str:
         store.close()
 
 
-def _needs_refresh(db_path: str) -> bool:
-    """The views file is of the previous format (absolute paths) and the store can be written to rebuild it."""
-    if not os.path.isfile(db_path) or not os.access(os.path.dirname(db_path), os.W_OK):
-        return False
-    import duckdb
-
-    try:
-        con = duckdb.connect(db_path, read_only=True)
-    except duckdb.Error:
-        return False
-    try:
-        found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = '_pixelrefer'").fetchone()
-        return not (found and found[0])
-    finally:
-        con.close()
-
-
 def run(args: argparse.Namespace) -> int:
     if (args.sql is None) == (args.file is None):
         return _err("give exactly one of SQL text or --file", EXIT_BAD_SQL)
@@ -115,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     limit = args.limit if args.limit is not None else (TABLE_LIMIT if args.format == "table" else 0)
     limits = QueryLimits(memory_limit=args.max_memory, threads=args.threads)
     try:
-        if args.refresh or _needs_refresh(db_path):
+        if args.refresh:
             db_path = _refresh(root)
         with stream_query(db_path, sql, root=root, timeout_s=args.timeout or None, limits=limits) as result:
             n, cut = write_result(sys.stdout, result.columns, result.batches(), args.format, limit)

@@ -41,26 +41,29 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def test_processes_creating_the_same_new_catalog_at_once_all_succeed(tmp_path, new_catalog_url):
-    """4 processes x 15 rounds: in each round all of them open the same brand-new catalog at the same moment."""
+def test_processes_creating_the_same_new_store_at_once_all_succeed(tmp_path, new_catalog_url):
+    """4 processes x 15 rounds: in each round all of them open the same brand-new store (its catalog and its
+    identity) at the same moment."""
     rounds, workers = 15, 4
     urls = [new_catalog_url() for _ in range(rounds)]
     script = textwrap.dedent(f"""
         import json, os, sys, time
-        from storage.catalog import Catalog
+        from storage import Store
         urls, base, me = {urls!r}, {str(tmp_path)!r}, sys.argv[1]
-        errors = []
+        errors, ids = [], []
         for r, url in enumerate(urls):
             open(os.path.join(base, f"ready-{{r}}-{{me}}"), "w").close()
             while not os.path.exists(os.path.join(base, f"go-{{r}}")):
                 time.sleep(0.0005)
             try:
-                c = Catalog(url)
-                c.start_run("archive", {{"worker": me}})
-                c.dispose()
+                s = Store.open(os.path.join(base, f"store-{{r}}"), catalog_url=url)
+                s.catalog.start_run("archive", {{"worker": me}})
+                ids.append(s.store_id())
+                s.close()
             except Exception as exc:
                 errors.append(f"round {{r}}: {{type(exc).__name__}}: {{exc}}")
-        print(json.dumps(errors))
+                ids.append(None)
+        print(json.dumps([errors, ids]))
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(n)], cwd=os.getcwd(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for n in range(workers)]
@@ -74,9 +77,13 @@ def test_processes_creating_the_same_new_catalog_at_once_all_succeed(tmp_path, n
     finally:
         for p in procs:
             p.kill()
+    ids = []
     for p, (out, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err
-        assert json.loads(out) == []
+        errors, their_ids = json.loads(out)
+        assert errors == []
+        ids.append(their_ids)
+    assert all(len(set(per_round)) == 1 for per_round in zip(*ids, strict=True))  # one identity per store
     for url in urls:
         c = Catalog(url)
         assert c.schema_version() == CATALOG_SCHEMA_VERSION

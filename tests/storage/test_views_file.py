@@ -90,7 +90,7 @@ def test_incremental_refreshes_equal_a_full_build(store, fx):
     generate(store, fx, n_videos=5)
     assert not store.refresh_views().incremental
     rng = random.Random(1)
-    for step in range(6):
+    for step in range(4):  # new units, a rewritten unit, a deleted unit, new units again
         vid = f"{rng.randrange(8):064x}"
         action = step % 3
         if action == 0:  # a new or replaced tracking
@@ -127,7 +127,7 @@ def test_macros_read_only_their_videos_folder(store, fx):
     vid = q(store, "SELECT min(video_id) FROM latest_tracks WHERE n_objects > 0")[0][0]
     n_files = len(store.list_units("object_frames", vid))
     total, scanning = _files_read(store, f"SELECT count(*) FROM video_frames('{vid}')")
-    assert total == n_files + 1 and scanning == []  # its files + the schema file; no other folder listed
+    assert total == n_files and scanning == []  # its own files only; no other folder listed
     total, scanning = _files_read(store, f"SELECT count(*) FROM object_frames WHERE video_id = '{vid}'")
     assert scanning == [(str(n_files), str(len(store.list_units("object_frames"))))]  # the view lists them all
     # a damaged file of another video does not matter to the macros
@@ -228,3 +228,38 @@ def test_video_paths_and_v2_columns(store, fx):
     assert q(store, "SELECT video_id, decoded_frames, partial_reason FROM videos ORDER BY video_id") == [
         (fx.VIDEO_A, 50, None), (fx.VIDEO_B, None, None)]
     assert q(store, "SELECT label, label_score FROM latest_objects") == [("car", 0.75)]
+
+
+def _age_folders(store, seconds=60):
+    """Make every video folder look `seconds` old (a refresh trusts folder mtimes older than 2 s)."""
+    old = time.time() - seconds
+    for table in TABLES:
+        base = os.path.join(store.root, table)
+        for name in os.listdir(base):
+            os.utime(os.path.join(base, name), (old, old))
+
+
+def test_refresh_lists_again_only_the_folders_that_changed(store, fx):
+    generate(store, fx, n_videos=4)
+    store.refresh_views()
+    _age_folders(store)
+    store.refresh_views()  # records the (now trusted) folder times
+    vid = f"{1:064x}"
+    # a unit written into an old folder changes the folder's mtime: seen by the next refresh
+    write_tracking(store, fx, vid, "k9", 2, dt.datetime.now(dt.UTC))
+    report = store.refresh_views()
+    assert report.added == 3 and report.changed == 0  # objects, object_frames, descriptions of k9
+    assert ("k9",) in q(store, f"SELECT DISTINCT track_key FROM objects WHERE video_id = '{vid}'")
+    # a folder whose mtime did not change is not listed again (a file changed in place, then the folder's
+    # time put back: only `verify` reads every footer)
+    _age_folders(store)
+    store.refresh_views()
+    path = store.unit_path("videos", vid, "probe")
+    folder_times = os.stat(os.path.dirname(path))
+    fx_video(store, vid, "/archive/renamed.mp4")  # rewrites videos/<vid>/probe.parquet (size unchanged)
+    os.utime(os.path.dirname(path), ns=(folder_times.st_atime_ns, folder_times.st_mtime_ns))
+    store.refresh_views()
+    assert q(store, f"SELECT uri FROM videos WHERE video_id = '{vid}'") == [("/archive/cam1.mp4",)]
+    os.utime(os.path.dirname(path))  # the folder changed now: listed again
+    store.refresh_views()
+    assert q(store, f"SELECT uri FROM videos WHERE video_id = '{vid}'") == [("/archive/renamed.mp4",)]
