@@ -47,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `pixelrefer` entry point. Ctrl-C at any moment ends it with one line and exit 130 (the
+    commands that hold resources, like a run or a query, clean up in their own handlers first)."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(args_list)
+    except KeyboardInterrupt:
+        command = next((a for a in args_list if not a.startswith("-")), "")
+        print(f"pixelrefer{' ' + command if command else ''}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Library logs are for -v; what a user needs (progress, summaries, errors) is printed by the commands.
