@@ -9,7 +9,8 @@
   Each detection carries its concept as `label`; identities are the tracker's business.
 - Propagation (`propagate_scored`): `propagator='sam3'` uses `Sam3TrackerVideoModel` with its typed
   `Sam3TrackerVideoInferenceSession` built over the chunk's in-memory frames, objects seeded with their
-  masks on the chunk's first frame, so memory is bounded by the chunk; `propagator='sam2'` hands
+  masks on the chunk's first frame, so memory is bounded by the chunk (the image features of a chunk's first
+  frame are those the previous chunk computed for its last); `propagator='sam2'` hands
   propagation to our SAM 2 segmenter. A mask is dropped where the object score says "absent" or the mask
   covers more than `whole_frame_frac` of the frame. Score: sigmoid(object score logit).
 - `discover='both'`: the automatic masks of SAM 2's generator are added to the concept detections, with
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +36,7 @@ from pixelrefer_core.errors import ModelLoadError
 from pixelrefer_core.tracking.concepts import DEFAULT_CONCEPT_THRESHOLD, ConceptSpec, validate_concepts
 from pixelrefer_core.tracking.device_frames import DeviceFrameCache
 from pixelrefer_core.tracking.registry import sam3_segmenter_id
-from pixelrefer_core.tracking.sam3_loading import load_sam3
+from pixelrefer_core.tracking.sam3_loading import Sam3Parts, load_sam3
 from pixelrefer_core.tracking.types import Detection
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,10 @@ class SAM3Segmenter:
         detect_batch: int = 4,
         compile: bool = False,
         prefetch: bool = True,
+        parts: Sam3Parts | None = None,
     ):
+        """`parts`: models already in memory (benchmarks build real-size random ones); else loaded from
+        `checkpoint` / the tiny profile."""
         import torch
 
         self.concepts = validate_concepts(concepts, thresholds, default_threshold)
@@ -76,14 +81,16 @@ class SAM3Segmenter:
         )
         if profile not in (None, "tiny"):
             raise ModelLoadError(f"unknown SAM 3 profile {profile!r}: the only profile is 'tiny'")
-        if profile == "tiny" and checkpoint is None:
+        if profile == "tiny" and checkpoint is None and parts is None:
             from pixelrefer_core.tracking.sam3_tiny import tiny_sam3_dir
 
             checkpoint = tiny_sam3_dir(seed)
-        if checkpoint is None:
+        if checkpoint is None and parts is None:
             raise ModelLoadError("SAM 3 needs a checkpoint: a hub id such as facebook/sam3, a local folder, or --profile tiny")
         if detect_batch < 1:
             raise ValueError(f"detect_batch must be >= 1, got {detect_batch}")
+        if not 0.0 < mask_threshold < 1.0:
+            raise ValueError(f"mask_threshold is a probability in (0, 1), got {mask_threshold}")
         self.device = torch.device(device)
         self.thresholds = [c.resolved_threshold(default_threshold) for c in self.concepts]
         self.mask_threshold = float(mask_threshold)
@@ -91,7 +98,9 @@ class SAM3Segmenter:
         self.whole_frame_frac = float(whole_frame_frac)
         self.detect_batch = int(detect_batch)
         self.propagator = propagator
-        parts = load_sam3(checkpoint, str(self.device), with_tracker=propagator == "sam3")
+        if parts is None:
+            assert checkpoint is not None
+            parts = load_sam3(checkpoint, str(self.device), with_tracker=propagator == "sam3")
         self.detector, self.processor, self.tracker = parts.detector, parts.processor, parts.tracker
         self.image_size = parts.image_size
         self.frames = DeviceFrameCache(self.image_size, _MEAN, _STD, self.device, capacity=64 if prefetch else 0)
@@ -108,6 +117,8 @@ class SAM3Segmenter:
             if self.tracker is not None:
                 self.tracker.vision_encoder.backbone = self.detector.vision_encoder.backbone
         self._text = self._encode_concepts()
+        # image features of the last propagated frame: the next chunk starts on it
+        self._boundary: tuple[weakref.ref[np.ndarray], Any] | None = None
 
     # -- helpers -----------------------------------------------------------------------------------
     def _autocast(self) -> Any:
@@ -204,7 +215,7 @@ class SAM3Segmenter:
 
         h, w = frame.shape[:2]
         up = F.interpolate(logits[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-        cut = math.log(self.mask_threshold / (1 - self.mask_threshold)) if 0 < self.mask_threshold < 1 else 0.0
+        cut = math.log(self.mask_threshold / (1 - self.mask_threshold))  # the probability as a logit
         masks = (up > cut).cpu().numpy()
         return [Detection(m, float(s), label) for m, s in zip(masks, scores.tolist(), strict=True) if m.any()]
 
@@ -230,19 +241,24 @@ class SAM3Segmenter:
 
         h, w = frames[0].shape[:2]
         s = self.image_size
+        tracker = self.tracker
+        assert tracker is not None  # loaded whenever propagator == 'sam3'
         with torch.inference_mode(), self._autocast():
             session = Sam3TrackerVideoInferenceSession(
                 video=self.frames.tensor(frames), video_height=h, video_width=w, inference_device=self.device,
                 inference_state_device=self.device, video_storage_device=self.device, dtype=torch.float32,
             )
+            kept = self._boundary
+            if kept is not None and kept[0]() is frames[0]:  # this chunk starts where the last one ended
+                session.cache.cache_vision_features(0, kept[1])
             ids = [int(k) for k in seeds]
             for oid in ids:
                 m = torch.from_numpy(np.asarray(seeds[oid], dtype=np.float32)).to(self.device)[None, None]
                 m = F.interpolate(m, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
                 session.add_mask_inputs(session.obj_id_to_idx(oid), 0, (m >= 0.5).float())
             session.obj_with_new_inputs = list(ids)
-            self.tracker(inference_session=session, frame_idx=0)
-            for res in self.tracker.propagate_in_video_iterator(session, start_frame_idx=0):
+            tracker(inference_session=session, frame_idx=0)
+            for res in tracker.propagate_in_video_iterator(session, start_frame_idx=0):
                 fidx = int(res.frame_idx)
                 if fidx == 0:
                     continue
@@ -255,6 +271,8 @@ class SAM3Segmenter:
                     if logit <= 0.0 or area == 0 or area > self.whole_frame_frac * h * w:
                         continue
                     out[fidx][int(oid)] = (m, 1.0 / (1.0 + math.exp(-logit)))
+            last = session.cache.get_vision_features(len(frames) - 1)
+            self._boundary = (weakref.ref(frames[-1]), last) if last is not None else None
         return out
 
     def prompt_mask(
