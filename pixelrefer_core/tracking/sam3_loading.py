@@ -54,9 +54,10 @@ def load_sam3(ref: str, device: str, with_tracker: bool) -> Sam3Parts:
     ensure_torchvision()
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerVideoModel
 
-    if os.path.sep in ref or ref.startswith("."):
-        if not os.path.isdir(ref):
-            raise ModelLoadError(f"SAM 3 checkpoint {ref!r} is not a folder (give a folder in the facebook/sam3 format or a hub id)")
+    looks_local = ref.startswith(("/", ".", "~")) or os.path.exists(ref)
+    if looks_local and not os.path.isdir(os.path.expanduser(ref)):
+        raise ModelLoadError(f"SAM 3 checkpoint {ref!r} is not a folder (give a folder in the facebook/sam3 format or a hub id)")
+    ref = os.path.expanduser(ref) if looks_local else ref
     try:
         with quiet_transformers():
             detector = Sam3Model.from_pretrained(ref).eval().to(device)

@@ -5,7 +5,8 @@
   its features are shared by all concepts (one detector call over keyframe x concept pairs, up to
   `detect_batch` keyframes at a time). A query is kept when sigmoid(its logit) x sigmoid(presence) is
   above its concept's threshold; masks are de-duplicated within a concept (mask IoU > `nms_iou`, at the
-  detector's mask resolution), upsampled to the frame and cut at `mask_threshold` (a probability).
+  detector's mask resolution; at most `max_detections` per concept and frame, the best), upsampled to the
+  frame and cut at `mask_threshold` (a probability).
   Each detection carries its concept as `label`; identities are the tracker's business.
 - Propagation (`propagate_scored`): `propagator='sam3'` uses `Sam3TrackerVideoModel` with its typed
   `Sam3TrackerVideoInferenceSession` built over the chunk's in-memory frames, objects seeded with their
@@ -65,6 +66,7 @@ class SAM3Segmenter:
         mask_threshold: float = 0.5,
         nms_iou: float = 0.7,
         whole_frame_frac: float = 0.95,
+        max_detections: int = 100,
         detect_batch: int = 4,
         compile: bool = False,
         prefetch: bool = True,
@@ -77,7 +79,7 @@ class SAM3Segmenter:
         self.concepts = validate_concepts(concepts, thresholds, default_threshold)
         self.segmenter_id = sam3_segmenter_id(
             checkpoint, profile, self.concepts, None, default_threshold, propagator, discover, sam2_checkpoint,
-            seed, mask_threshold, nms_iou, whole_frame_frac,
+            seed, mask_threshold, nms_iou, whole_frame_frac, max_detections,
         )
         if profile not in (None, "tiny"):
             raise ModelLoadError(f"unknown SAM 3 profile {profile!r}: the only profile is 'tiny'")
@@ -97,6 +99,9 @@ class SAM3Segmenter:
         self.nms_iou = float(nms_iou)
         self.whole_frame_frac = float(whole_frame_frac)
         self.detect_batch = int(detect_batch)
+        if max_detections < 1:
+            raise ValueError(f"max_detections must be >= 1, got {max_detections}")
+        self.max_detections = int(max_detections)
         self.propagator = propagator
         if parts is None:
             assert checkpoint is not None
@@ -187,13 +192,15 @@ class SAM3Segmenter:
             if res.presence_logits is not None:
                 scores = scores * res.presence_logits.float().sigmoid()
             logits = res.pred_masks.float()
+            cut = math.log(self.mask_threshold / (1 - self.mask_threshold))  # the probability as a logit
+            nonempty = (logits > cut).flatten(2).any(2)  # [pairs, queries]: a query with no mask is no detection
             out: list[list[Detection]] = [[] for _ in frames]
             for i in range(len(frames) * n_concepts):
                 f, c = divmod(i, n_concepts)
-                keep = torch.nonzero(scores[i] > self.thresholds[c]).flatten()
+                keep = torch.nonzero((scores[i] > self.thresholds[c]) & nonempty[i]).flatten()
                 if keep.numel() == 0:
                     continue
-                keep = keep[torch.argsort(scores[i, keep], descending=True, stable=True)]
+                keep = keep[torch.argsort(scores[i, keep], descending=True, stable=True)][: self.max_detections]
                 keep = self._nms(logits[i, keep] > 0, keep)
                 out[f] += self._masks(frames[f], logits[i, keep], scores[i, keep], self.concepts[c].name)
         return out
@@ -203,11 +210,13 @@ class SAM3Segmenter:
         flat = low.flatten(1).float()
         inter = flat @ flat.T
         area = flat.sum(1)
-        iou = inter / (area[:, None] + area[None, :] - inter).clamp(min=1)
+        over = ((inter / (area[:, None] + area[None, :] - inter).clamp(min=1)) > self.nms_iou).cpu().numpy()
+        suppressed = np.zeros(len(over), dtype=bool)  # one copy to the host, then a loop over rows
         kept: list[int] = []
-        for j in range(flat.shape[0]):
-            if all(float(iou[j, k]) <= self.nms_iou for k in kept):
+        for j in range(len(over)):
+            if not suppressed[j]:
                 kept.append(j)
+                suppressed |= over[j]
         return order[kept]
 
     def _masks(self, frame: np.ndarray, logits: Any, scores: Any, label: str) -> list[Detection]:
