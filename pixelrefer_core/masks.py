@@ -9,6 +9,7 @@ height and width.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from pycocotools import mask as coco_mask
 
 
@@ -76,7 +77,7 @@ def mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def box_iou(a, b) -> np.ndarray:
+def box_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """IoU of every pair of (x0, y0, x1, y1) boxes: A [N,4], B [M,4] -> [N,M] float64."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)

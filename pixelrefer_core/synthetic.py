@@ -12,12 +12,14 @@ given `seed`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ def _shape_mask(obj: SyntheticObject, frame: int, yy: np.ndarray, xx: np.ndarray
     raise ValueError(f"unknown shape {obj.shape!r}; use 'rect' or 'circle'")
 
 
-def _background(width: int, height: int, background, seed: int) -> np.ndarray:
+def _background(width: int, height: int, background: npt.ArrayLike | None, seed: int) -> np.ndarray:
     if background is not None:
         arr = np.asarray(background, dtype=np.uint8)
         if arr.shape == (3,):
@@ -103,7 +105,7 @@ def render_scene(
     num_frames: int,
     width: int = 320,
     height: int = 240,
-    background=None,
+    background: npt.ArrayLike | None = None,
     seed: int = 0,
     occluders: Sequence[SyntheticObject] = (),
 ) -> tuple[list[np.ndarray], list[dict[int, np.ndarray]]]:
@@ -144,7 +146,7 @@ def render_scene(
 
 
 def write_video(
-    path, frames: Sequence[np.ndarray], fps: float = 10.0, crf: int = 18, faststart: bool = True, gop: int = 10
+    path: str | os.PathLike[str], frames: Sequence[np.ndarray], fps: float = 10.0, crf: int = 18, faststart: bool = True, gop: int = 10
 ) -> None:
     """Encode RGB HxWx3 uint8 frames as an H.264 (libx264, yuv420p) mp4 at constant `fps`.
 

@@ -42,13 +42,14 @@ def frames_to_tensor(
 
 class DeviceFrameCache:
     """Device tensors of frames prepared ahead (by `put`, e.g. on the prefetch thread), found again by
-    `tensor(frames)` from the frame arrays themselves. Entries are keyed by array identity (checked
-    through a weak reference, so a recycled id never matches) and the cache keeps at most `capacity`
-    frames; frames not found are prepared on the spot. Thread-safe."""
+    `tensor(frames)` from the frame arrays themselves. Entries are keyed by array identity, checked through
+    a weak reference (a recycled id never matches), and dropped as soon as their frame is garbage: the cache
+    holds no more than the frames someone still holds (the tracker's chunk and the prefetched ones), and
+    never more than `capacity`. Frames not found are prepared on the spot. Thread-safe."""
 
     def __init__(self, size: int, mean: Sequence[float], std: Sequence[float], device: Any, capacity: int = 32):
         self.size, self.mean, self.std, self.device, self.capacity = size, tuple(mean), tuple(std), device, capacity
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a weakref callback may fire while the lock is held
         self._items: OrderedDict[int, tuple[weakref.ref[np.ndarray], Any, Any]] = OrderedDict()
         self._stream: Any = None
         self.hits = 0
@@ -67,16 +68,30 @@ class DeviceFrameCache:
                 self._stream = torch.cuda.Stream(device=self.device)
             with torch.cuda.stream(self._stream):
                 t = frames_to_tensor(frames, self.size, self.mean, self.std, self.device, pin=True)
+                parts = [x.clone() for x in t]  # own storage each: a dropped frame frees its memory
                 event = torch.cuda.Event()
                 event.record(self._stream)
         else:
             t = frames_to_tensor(frames, self.size, self.mean, self.std, self.device)
+            parts = [x.clone() for x in t]
         with self._lock:
-            for f, x in zip(frames, t, strict=True):
-                self._items[id(f)] = (weakref.ref(f), x, event)
+            for f, x in zip(frames, parts, strict=True):
+                self._items[id(f)] = (weakref.ref(f, self._forget(id(f))), x, event)
                 self._items.move_to_end(id(f))
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
+
+    def _forget(self, key: int) -> Callable[[weakref.ref[np.ndarray]], None]:
+        def drop(ref: weakref.ref[np.ndarray]) -> None:
+            with self._lock:
+                entry = self._items.get(key)
+                if entry is not None and entry[0] is ref:
+                    del self._items[key]
+
+        return drop
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def tensor(self, frames: Sequence[np.ndarray]) -> Any:
         """[N, 3, S, S] for `frames`, from the cache where prepared, else computed now."""

@@ -229,10 +229,11 @@ class MotionSegmenter:
             region[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = True
             m = fg & region
             return m if m.any() else region
+        pts = list(points or [])
         n, comp = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
-        labels = labels if labels is not None else [1] * len(points)
+        labels = labels if labels is not None else [1] * len(pts)
         m = np.zeros((h, w), dtype=bool)
-        for (x, y), lab in zip(points, labels, strict=True):
+        for (x, y), lab in zip(pts, labels, strict=True):
             xi, yi = int(np.clip(x, 0, w - 1)), int(np.clip(y, 0, h - 1))
             c = comp[yi, xi]
             if lab and c > 0:

@@ -74,6 +74,7 @@ def prompt_mask_or_reason(
     seg: Segmenter, frame: np.ndarray, prompt: Prompt, min_area_frac: float, max_area_frac: float
 ) -> tuple[np.ndarray | None, str]:
     """(mask, '') for a usable seed on `frame`; (None, reason) when it yields no usable mask."""
+    m: np.ndarray | None
     try:
         if prompt.mask is not None:
             m = np.asarray(prompt.mask, dtype=bool)

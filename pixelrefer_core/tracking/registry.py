@@ -26,7 +26,7 @@ _SAM2_RESULT_OPTIONS = ("seed", "amg_kwargs", "whole_frame_frac")
 _SAM2_SPEED_OPTIONS = ("compile", "prefetch", "batch_objects")
 _SAM3_RESULT_OPTIONS = (
     "concepts", "thresholds", "default_threshold", "propagator", "discover", "sam2_checkpoint", "seed",
-    "mask_threshold", "nms_iou", "whole_frame_frac",
+    "mask_threshold", "nms_iou", "whole_frame_frac", "max_detections",
 )
 _SAM3_SPEED_OPTIONS = ("compile", "prefetch", "detect_batch")
 
@@ -67,6 +67,7 @@ def sam3_segmenter_id(
     mask_threshold: float = 0.5,
     nms_iou: float = 0.7,
     whole_frame_frac: float = 0.95,
+    max_detections: int = 100,
 ) -> str:
     """Id of a SAM 3 segmenter: weights, propagator, discovery mode, detector settings and every concept
     with its threshold (sorted, so the order concepts are listed in does not matter)."""
@@ -81,8 +82,8 @@ def sam3_segmenter_id(
         parts.append("sam2=" + ("tiny-random-256" if profile == "tiny" else str(sam2_checkpoint)))
     if discover != "concepts":
         parts.append(f"discover={discover}")
-    if (mask_threshold, nms_iou, whole_frame_frac) != (0.5, 0.7, 0.95):
-        parts.append(f"mask={mask_threshold:g},nms={nms_iou:g},whole={whole_frame_frac:g}")
+    if (mask_threshold, nms_iou, whole_frame_frac, max_detections) != (0.5, 0.7, 0.95, 100):
+        parts.append(f"mask={mask_threshold:g},nms={nms_iou:g},whole={whole_frame_frac:g},max={max_detections}")
     parts.append("concepts=" + ",".join(c.canonical(default_threshold) for c in specs))
     return ":".join(parts)
 
@@ -117,7 +118,7 @@ def build_segmenter(
       thresholds ({concept: score}), default_threshold, propagator ('sam3' | 'sam2'), discover
       ('concepts' | 'both': automatic SAM 2 masks too, unlabelled), sam2_checkpoint (for propagator
       'sam2' / discover 'both' with real weights), mask_threshold, nms_iou, whole_frame_frac,
-      detect_batch (keyframes per detector call), compile, prefetch, seed (tiny weights).
+      max_detections (per concept and frame), detect_batch (keyframes per detector call), compile, prefetch, seed (tiny weights).
     """
     if kind == "motion":
         _check_options(kind, options, ())

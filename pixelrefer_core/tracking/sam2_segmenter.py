@@ -12,7 +12,8 @@ mask covers nearly the whole frame.
 For speed (all verified on CPU to give the same masks): `batch_objects` propagates every object of a
 chunk in one batched predictor call per frame (`sam2_batched`) instead of one call per object;
 `prepare_frames` (called ahead by a prefetch thread, see `tracker.prefetched_frames`) resizes and moves
-frames to the device before they are needed; on CUDA the model runs under bf16 autocast, and `compile`
+frames to the device before they are needed; a chunk that starts on the frame the previous one ended on
+(always so in the tracker) reuses that frame's image features; on CUDA the model runs under bf16 autocast, and `compile`
 compiles the image encoder (`torch.compile`, as SAM 2's own `compile_image_encoder` does).
 
 Checkpoints: an HF id in `HF_MODELS` (downloaded with huggingface_hub), a local .pt path, or
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -144,16 +146,17 @@ class SAM2Segmenter:
             raise ModelLoadError(f"SAM 2 {config} with checkpoint {ckpt_path}: {exc}") from exc
         self.image_size = int(self.predictor.image_size)
         self.batch_objects = batch_objects
+        self._boundary: tuple[weakref.ref[np.ndarray], Any] | None = None
         self.frames = DeviceFrameCache(self.image_size, _MEAN, _STD, self.device, capacity=64 if prefetch else 0)
         if compile:  # the image encoder dominates; compile its forward only (checkpoints still load)
             enc = self.predictor.image_encoder
             enc.forward = torch.compile(enc.forward, mode="max-autotune", fullgraph=True, dynamic=False)
         defaults = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0} if profile == "tiny" else {}
         self._amg_kwargs = {**defaults, **(amg_kwargs or {})}
-        self._amg = None
+        self._amg: Any = None
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _autocast(self):
+    def _autocast(self) -> Any:
         import torch
 
         if self.device.type == "cuda":
@@ -161,7 +164,7 @@ class SAM2Segmenter:
         return contextlib.nullcontext()
 
     @property
-    def amg(self):
+    def amg(self) -> Any:
         if self._amg is None:
             from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
 
@@ -179,7 +182,8 @@ class SAM2Segmenter:
             self.frames.put(frames)
 
     def _init_state(self, frames: Sequence[np.ndarray]) -> dict:
-        """The dict `SAM2VideoPredictor.init_state` builds, from in-memory frames."""
+        """The dict `SAM2VideoPredictor.init_state` builds, from in-memory frames (frame 0's image features
+        computed, or taken from the previous chunk when it ended on this frame)."""
         h, w = frames[0].shape[:2]
         state: dict = {
             "images": self.frames.tensor(frames),
@@ -201,8 +205,19 @@ class SAM2Segmenter:
             "temp_output_dict_per_obj": {},
             "frames_tracked_per_obj": {},
         }
-        self.predictor._get_image_feature(state, frame_idx=0, batch_size=1)
+        kept = self._boundary
+        if kept is not None and kept[0]() is frames[0]:
+            state["cached_features"] = {0: kept[1]}  # this chunk starts where the last one ended
+        else:
+            self.predictor._get_image_feature(state, frame_idx=0, batch_size=1)
         return state
+
+    def _keep_boundary(self, state: dict, frames: Sequence[np.ndarray]) -> None:
+        """Remember the image features of the chunk's last frame: the next chunk (or the backward pass
+        from this keyframe) starts on that very frame, and need not encode it again."""
+        last = len(frames) - 1
+        cached = state["cached_features"].get(last)
+        self._boundary = (weakref.ref(frames[last]), cached) if cached is not None else None
 
     # -- Segmenter protocol ------------------------------------------------------------------------
     def discover(self, frame: np.ndarray) -> list[np.ndarray]:
@@ -242,6 +257,7 @@ class SAM2Segmenter:
                     if obj_logit <= 0.0 or area == 0 or area > self.whole_frame_frac * h * w:
                         continue
                     out[fidx][oid] = (m, float(1.0 / (1.0 + np.exp(-obj_logit))))
+            self._keep_boundary(state, frames)
         return out
 
     def _propagation(self, state: dict[str, Any], ids: list[int], seeds: list[np.ndarray]) -> Iterator[tuple[int, Any, Any]]:
@@ -263,7 +279,13 @@ class SAM2Segmenter:
                 scores = torch.cat([per_obj[i]["non_cond_frame_outputs"][fidx]["object_score_logits"] for i in range(len(ids))])
                 yield fidx, logits, scores
 
-    def prompt_mask(self, frame: np.ndarray, box=None, points=None, labels=None) -> np.ndarray | None:
+    def prompt_mask(
+        self,
+        frame: np.ndarray,
+        box: Sequence[float] | None = None,
+        points: Sequence[Sequence[float]] | None = None,
+        labels: Sequence[int] | None = None,
+    ) -> np.ndarray | None:
         """Mask for a box and/or points ((x, y) pixels, labels 1 object / 0 background) on `frame`."""
         import torch
 

@@ -54,9 +54,10 @@ def load_sam3(ref: str, device: str, with_tracker: bool) -> Sam3Parts:
     ensure_torchvision()
     from transformers import Sam3Model, Sam3Processor, Sam3TrackerVideoModel
 
-    if os.path.sep in ref or ref.startswith("."):
-        if not os.path.isdir(ref):
-            raise ModelLoadError(f"SAM 3 checkpoint {ref!r} is not a folder (give a folder in the facebook/sam3 format or a hub id)")
+    looks_local = ref.startswith(("/", ".", "~")) or os.path.exists(ref)
+    if looks_local and not os.path.isdir(os.path.expanduser(ref)):
+        raise ModelLoadError(f"SAM 3 checkpoint {ref!r} is not a folder (give a folder in the facebook/sam3 format or a hub id)")
+    ref = os.path.expanduser(ref) if looks_local else ref
     try:
         with quiet_transformers():
             detector = Sam3Model.from_pretrained(ref).eval().to(device)
@@ -64,10 +65,22 @@ def load_sam3(ref: str, device: str, with_tracker: bool) -> Sam3Parts:
             tracker = Sam3TrackerVideoModel.from_pretrained(ref).eval().to(device) if with_tracker else None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load SAM 3 from {ref!r}: {' '.join(str(exc).split())[:300]}") from exc
+    return assemble(detector, processor, tracker)
+
+
+def assemble(detector: Any, processor: Any, tracker: Any | None) -> Sam3Parts:
+    """Sam3Parts from loaded (or freshly built) models; the tracker takes the detector's backbone when the
+    weights are the same (always so for checkpoints in the facebook/sam3 layout)."""
+    import torch
+
     if tracker is not None:
-        tracker.vision_encoder.backbone = detector.vision_encoder.backbone  # the same weights, held once
+        mine, theirs = tracker.vision_encoder.backbone.state_dict(), detector.vision_encoder.backbone.state_dict()
+        if mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine):
+            tracker.vision_encoder.backbone = detector.vision_encoder.backbone  # the same weights, held once
+        else:
+            log.info("SAM 3 tracker and detector backbones differ: keeping both")
     size = int(detector.config.vision_config.backbone_config.image_size)
     return Sam3Parts(detector=detector, processor=processor, tracker=tracker, image_size=size)
 
 
-__all__ = ["Sam3Parts", "load_sam3", "quiet_transformers"]
+__all__ = ["Sam3Parts", "assemble", "load_sam3", "quiet_transformers"]

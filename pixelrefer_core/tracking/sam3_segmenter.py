@@ -5,11 +5,13 @@
   its features are shared by all concepts (one detector call over keyframe x concept pairs, up to
   `detect_batch` keyframes at a time). A query is kept when sigmoid(its logit) x sigmoid(presence) is
   above its concept's threshold; masks are de-duplicated within a concept (mask IoU > `nms_iou`, at the
-  detector's mask resolution), upsampled to the frame and cut at `mask_threshold` (a probability).
+  detector's mask resolution; at most `max_detections` per concept and frame, the best), upsampled to the
+  frame and cut at `mask_threshold` (a probability).
   Each detection carries its concept as `label`; identities are the tracker's business.
 - Propagation (`propagate_scored`): `propagator='sam3'` uses `Sam3TrackerVideoModel` with its typed
   `Sam3TrackerVideoInferenceSession` built over the chunk's in-memory frames, objects seeded with their
-  masks on the chunk's first frame, so memory is bounded by the chunk; `propagator='sam2'` hands
+  masks on the chunk's first frame, so memory is bounded by the chunk (the image features of a chunk's first
+  frame are those the previous chunk computed for its last); `propagator='sam2'` hands
   propagation to our SAM 2 segmenter. A mask is dropped where the object score says "absent" or the mask
   covers more than `whole_frame_frac` of the frame. Score: sigmoid(object score logit).
 - `discover='both'`: the automatic masks of SAM 2's generator are added to the concept detections, with
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -34,7 +37,7 @@ from pixelrefer_core.errors import ModelLoadError
 from pixelrefer_core.tracking.concepts import DEFAULT_CONCEPT_THRESHOLD, ConceptSpec, validate_concepts
 from pixelrefer_core.tracking.device_frames import DeviceFrameCache
 from pixelrefer_core.tracking.registry import sam3_segmenter_id
-from pixelrefer_core.tracking.sam3_loading import load_sam3
+from pixelrefer_core.tracking.sam3_loading import Sam3Parts, load_sam3
 from pixelrefer_core.tracking.types import Detection
 
 log = logging.getLogger(__name__)
@@ -63,35 +66,46 @@ class SAM3Segmenter:
         mask_threshold: float = 0.5,
         nms_iou: float = 0.7,
         whole_frame_frac: float = 0.95,
+        max_detections: int = 100,
         detect_batch: int = 4,
         compile: bool = False,
         prefetch: bool = True,
+        parts: Sam3Parts | None = None,
     ):
+        """`parts`: models already in memory (benchmarks build real-size random ones); else loaded from
+        `checkpoint` / the tiny profile."""
         import torch
 
         self.concepts = validate_concepts(concepts, thresholds, default_threshold)
         self.segmenter_id = sam3_segmenter_id(
             checkpoint, profile, self.concepts, None, default_threshold, propagator, discover, sam2_checkpoint,
-            seed, mask_threshold, nms_iou, whole_frame_frac,
+            seed, mask_threshold, nms_iou, whole_frame_frac, max_detections,
         )
         if profile not in (None, "tiny"):
             raise ModelLoadError(f"unknown SAM 3 profile {profile!r}: the only profile is 'tiny'")
-        if profile == "tiny" and checkpoint is None:
+        if profile == "tiny" and checkpoint is None and parts is None:
             from pixelrefer_core.tracking.sam3_tiny import tiny_sam3_dir
 
             checkpoint = tiny_sam3_dir(seed)
-        if checkpoint is None:
+        if checkpoint is None and parts is None:
             raise ModelLoadError("SAM 3 needs a checkpoint: a hub id such as facebook/sam3, a local folder, or --profile tiny")
         if detect_batch < 1:
             raise ValueError(f"detect_batch must be >= 1, got {detect_batch}")
+        if not 0.0 < mask_threshold < 1.0:
+            raise ValueError(f"mask_threshold is a probability in (0, 1), got {mask_threshold}")
         self.device = torch.device(device)
         self.thresholds = [c.resolved_threshold(default_threshold) for c in self.concepts]
         self.mask_threshold = float(mask_threshold)
         self.nms_iou = float(nms_iou)
         self.whole_frame_frac = float(whole_frame_frac)
         self.detect_batch = int(detect_batch)
+        if max_detections < 1:
+            raise ValueError(f"max_detections must be >= 1, got {max_detections}")
+        self.max_detections = int(max_detections)
         self.propagator = propagator
-        parts = load_sam3(checkpoint, str(self.device), with_tracker=propagator == "sam3")
+        if parts is None:
+            assert checkpoint is not None
+            parts = load_sam3(checkpoint, str(self.device), with_tracker=propagator == "sam3")
         self.detector, self.processor, self.tracker = parts.detector, parts.processor, parts.tracker
         self.image_size = parts.image_size
         self.frames = DeviceFrameCache(self.image_size, _MEAN, _STD, self.device, capacity=64 if prefetch else 0)
@@ -108,6 +122,8 @@ class SAM3Segmenter:
             if self.tracker is not None:
                 self.tracker.vision_encoder.backbone = self.detector.vision_encoder.backbone
         self._text = self._encode_concepts()
+        # image features of the last propagated frame: the next chunk starts on it
+        self._boundary: tuple[weakref.ref[np.ndarray], Any] | None = None
 
     # -- helpers -----------------------------------------------------------------------------------
     def _autocast(self) -> Any:
@@ -176,13 +192,15 @@ class SAM3Segmenter:
             if res.presence_logits is not None:
                 scores = scores * res.presence_logits.float().sigmoid()
             logits = res.pred_masks.float()
+            cut = math.log(self.mask_threshold / (1 - self.mask_threshold))  # the probability as a logit
+            nonempty = (logits > cut).flatten(2).any(2)  # [pairs, queries]: a query with no mask is no detection
             out: list[list[Detection]] = [[] for _ in frames]
             for i in range(len(frames) * n_concepts):
                 f, c = divmod(i, n_concepts)
-                keep = torch.nonzero(scores[i] > self.thresholds[c]).flatten()
+                keep = torch.nonzero((scores[i] > self.thresholds[c]) & nonempty[i]).flatten()
                 if keep.numel() == 0:
                     continue
-                keep = keep[torch.argsort(scores[i, keep], descending=True, stable=True)]
+                keep = keep[torch.argsort(scores[i, keep], descending=True, stable=True)][: self.max_detections]
                 keep = self._nms(logits[i, keep] > 0, keep)
                 out[f] += self._masks(frames[f], logits[i, keep], scores[i, keep], self.concepts[c].name)
         return out
@@ -192,11 +210,13 @@ class SAM3Segmenter:
         flat = low.flatten(1).float()
         inter = flat @ flat.T
         area = flat.sum(1)
-        iou = inter / (area[:, None] + area[None, :] - inter).clamp(min=1)
+        over = ((inter / (area[:, None] + area[None, :] - inter).clamp(min=1)) > self.nms_iou).cpu().numpy()
+        suppressed = np.zeros(len(over), dtype=bool)  # one copy to the host, then a loop over rows
         kept: list[int] = []
-        for j in range(flat.shape[0]):
-            if all(float(iou[j, k]) <= self.nms_iou for k in kept):
+        for j in range(len(over)):
+            if not suppressed[j]:
                 kept.append(j)
+                suppressed |= over[j]
         return order[kept]
 
     def _masks(self, frame: np.ndarray, logits: Any, scores: Any, label: str) -> list[Detection]:
@@ -204,7 +224,7 @@ class SAM3Segmenter:
 
         h, w = frame.shape[:2]
         up = F.interpolate(logits[:, None], size=(h, w), mode="bilinear", align_corners=False)[:, 0]
-        cut = math.log(self.mask_threshold / (1 - self.mask_threshold)) if 0 < self.mask_threshold < 1 else 0.0
+        cut = math.log(self.mask_threshold / (1 - self.mask_threshold))  # the probability as a logit
         masks = (up > cut).cpu().numpy()
         return [Detection(m, float(s), label) for m, s in zip(masks, scores.tolist(), strict=True) if m.any()]
 
@@ -230,19 +250,24 @@ class SAM3Segmenter:
 
         h, w = frames[0].shape[:2]
         s = self.image_size
+        tracker = self.tracker
+        assert tracker is not None  # loaded whenever propagator == 'sam3'
         with torch.inference_mode(), self._autocast():
             session = Sam3TrackerVideoInferenceSession(
                 video=self.frames.tensor(frames), video_height=h, video_width=w, inference_device=self.device,
                 inference_state_device=self.device, video_storage_device=self.device, dtype=torch.float32,
             )
+            kept = self._boundary
+            if kept is not None and kept[0]() is frames[0]:  # this chunk starts where the last one ended
+                session.cache.cache_vision_features(0, kept[1])
             ids = [int(k) for k in seeds]
             for oid in ids:
                 m = torch.from_numpy(np.asarray(seeds[oid], dtype=np.float32)).to(self.device)[None, None]
                 m = F.interpolate(m, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
                 session.add_mask_inputs(session.obj_id_to_idx(oid), 0, (m >= 0.5).float())
             session.obj_with_new_inputs = list(ids)
-            self.tracker(inference_session=session, frame_idx=0)
-            for res in self.tracker.propagate_in_video_iterator(session, start_frame_idx=0):
+            tracker(inference_session=session, frame_idx=0)
+            for res in tracker.propagate_in_video_iterator(session, start_frame_idx=0):
                 fidx = int(res.frame_idx)
                 if fidx == 0:
                     continue
@@ -255,6 +280,8 @@ class SAM3Segmenter:
                     if logit <= 0.0 or area == 0 or area > self.whole_frame_frac * h * w:
                         continue
                     out[fidx][int(oid)] = (m, 1.0 / (1.0 + math.exp(-logit)))
+            last = session.cache.get_vision_features(len(frames) - 1)
+            self._boundary = (weakref.ref(frames[-1]), last) if last is not None else None
         return out
 
     def prompt_mask(

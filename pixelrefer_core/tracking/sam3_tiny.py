@@ -15,6 +15,7 @@ token); the text encoder's vocabulary matches it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -25,6 +26,8 @@ from pixelrefer_core.compat_torchvision import ensure_torchvision
 
 log = logging.getLogger(__name__)
 
+#: Change when `_save` changes what it writes for the same config (part of the cache folder's name).
+_RECIPE = "obj-score-bias-2.0;byte-tokenizer"
 TINY_IMAGE_SIZE = 112  # 8 x 8 patches of 14 px
 _W = 128  # neck, detector heads and tracker: SAM 3's tracker wants more than its 64 memory channels
 _V = 32  # width of the image backbone and of the text encoder
@@ -88,6 +91,33 @@ def real_size_config() -> Any:
     return Sam3VideoConfig()
 
 
+def random_parts(config: Any, device: str = "cpu", seed: int = 0) -> Any:
+    """Sam3Parts with random weights for `config` (e.g. `real_size_config()`), built in memory: for
+    benchmarks at the real size, where writing and reading 3 GB of random weights is only a cost."""
+    import torch
+    from transformers import (
+        CLIPTokenizer,
+        Sam3ImageProcessor,
+        Sam3Model,
+        Sam3Processor,
+        Sam3TrackerVideoModel,
+    )
+
+    from pixelrefer_core.tracking.sam3_loading import assemble, quiet_transformers
+
+    size = int(config.detector_config.vision_config.backbone_config.image_size)
+    with quiet_transformers():
+        torch.manual_seed(seed)
+        detector = Sam3Model(config.detector_config).eval().to(device)
+        tracker = Sam3TrackerVideoModel(config.tracker_config).eval().to(device)
+        tracker.vision_encoder.backbone.load_state_dict(detector.vision_encoder.backbone.state_dict())
+        processor = Sam3Processor(
+            image_processor=Sam3ImageProcessor(size={"height": size, "width": size}),
+            tokenizer=CLIPTokenizer(vocab=_byte_vocab(), merges=[], model_max_length=32),
+        )
+    return assemble(detector, processor, tracker)
+
+
 def _save(config: Any, out_dir: str, seed: int, image_size: int, tiny: bool = True) -> str:
     import torch
     from transformers import CLIPTokenizer, Sam3ImageProcessor, Sam3Processor, Sam3VideoModel
@@ -118,9 +148,12 @@ def save_tiny_sam3(out_dir: str, seed: int = 0) -> str:
 
 
 def tiny_sam3_dir(seed: int = 0) -> str:
-    """A cached copy of the tiny SAM 3 of `seed` (written once, atomically, under the user's cache)."""
+    """A cached copy of the tiny SAM 3 of `seed`, written once (atomically) under $PIXELREFER_CACHE or
+    ~/.cache/pixelrefer, in a folder named by a digest of its config and recipe."""
     root = os.environ.get("PIXELREFER_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "pixelrefer")
-    final = os.path.join(root, f"sam3-tiny-v1-seed{seed}")
+    # named by what it holds, so a change of the tiny architecture never reuses an older copy
+    digest = hashlib.sha256(tiny_config().to_json_string(use_diff=False).encode() + _RECIPE.encode()).hexdigest()[:12]
+    final = os.path.join(root, f"sam3-tiny-{digest}-seed{seed}")
     if os.path.isfile(os.path.join(final, "model.safetensors")):
         return final
     os.makedirs(root, exist_ok=True)
@@ -138,4 +171,4 @@ def tiny_sam3_dir(seed: int = 0) -> str:
     return final
 
 
-__all__ = ["TINY_IMAGE_SIZE", "real_size_config", "save_tiny_sam3", "tiny_config", "tiny_sam3_dir"]
+__all__ = ["TINY_IMAGE_SIZE", "random_parts", "real_size_config", "save_tiny_sam3", "tiny_config", "tiny_sam3_dir"]

@@ -100,3 +100,35 @@ def test_prefetcher_raises_the_workers_error_and_stops():
     p = Prefetcher(iter(range(1000)), lambda i: i, depth=1)
     p.close()
     assert threading.active_count() <= before
+
+
+def test_a_chunk_starting_where_the_last_ended_reuses_its_image_features():
+    frames, truth = _scene(5)
+    seeds = {1: truth[0][0]}
+    seg = build_segmenter("sam2", profile="tiny", whole_frame_frac=1.0)
+    encoder = seg.predictor.image_encoder
+    calls = []
+    forward = encoder.forward
+    encoder.forward = lambda *a, **k: (calls.append(1), forward(*a, **k))[1]
+    first = seg.propagate_scored(frames[:3], seeds)
+    before = len(calls)
+    second = seg.propagate_scored(frames[2:], {1: first[-1][1][0]})
+    assert before == 3 and len(calls) - before == 2  # frame 2 was not encoded again
+    fresh = build_segmenter("sam2", profile="tiny", whole_frame_frac=1.0).propagate_scored(frames[2:], {1: first[-1][1][0]})
+    assert [{k: m.tobytes() for k, (m, _) in d.items()} for d in second] == [
+        {k: m.tobytes() for k, (m, _) in d.items()} for d in fresh]
+
+
+def test_the_frame_cache_lets_go_of_frames_nobody_holds():
+    import gc
+
+    frames, _ = _scene(4, 160, 120)
+    cache = DeviceFrameCache(32, (0.5,) * 3, (0.5,) * 3, "cpu", capacity=64)
+    held = [f.copy() for f in frames]
+    cache.put(held)
+    assert len(cache) == 4
+    del held[:2]
+    gc.collect()
+    assert len(cache) == 2
+    cache.tensor(held)
+    assert cache.hits == 2

@@ -79,6 +79,10 @@ def test_detections_carry_their_concept_and_respect_thresholds(sam3_dir, sam3):
     assert all(d.mask.shape == (120, 160) and d.mask.dtype == bool and d.mask.any() for d in dets)
     strict = build_segmenter("sam3", sam3_dir, concepts=CONCEPTS, thresholds={"car": 1.0}, default_threshold=0.0)
     assert {d.label for d in strict.discover_labelled(frame)} == {"person"}
+    capped = build_segmenter("sam3", sam3_dir, concepts=CONCEPTS, default_threshold=0.0, whole_frame_frac=1.0,
+                             max_detections=1).discover_labelled(frame)
+    best = {c: max(d.score for d in dets if d.label == c) for c in CONCEPTS}
+    assert sorted((d.label, d.score) for d in capped) == sorted(best.items())  # the best one of each concept
     batch = sam3.discover_labelled_batch([frame, frame[::-1].copy(), frame])
     assert [[(d.label, round(d.score, 5)) for d in b] for b in (batch[0], batch[2])] == 2 * [
         [(d.label, round(d.score, 5)) for d in dets]]
@@ -121,8 +125,10 @@ def test_bad_sam3_settings_are_clear_errors(sam3_dir, tmp_path):
         build_segmenter("sam3", sam3_dir, concepts=["car", "  "])
     with pytest.raises(PromptError, match="threshold"):
         build_segmenter("sam3", sam3_dir, concepts=["car"], thresholds={"car": 1.5})
-    with pytest.raises(ModelLoadError, match="nowhere"):
+    with pytest.raises(ModelLoadError, match="nowhere.*not a folder"):
         build_segmenter("sam3", str(tmp_path / "nowhere"), concepts=["car"])
+    with pytest.raises(ModelLoadError, match="could not load SAM 3 from 'facebook/sam3'"):  # offline here
+        build_segmenter("sam3", "facebook/sam3", concepts=["car"])
     with pytest.raises(ModelLoadError, match="needs a checkpoint"):
         build_segmenter("sam3", concepts=["car"])
     with pytest.raises(ValueError, match="unknown option"):
