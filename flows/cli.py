@@ -72,6 +72,10 @@ def _main(argv: list[str]) -> int:
             # Only our own warnings: libraries' records (Prefect's task states and tracebacks, its event
             # workers' shutdown notes, ...) are for -v; Prefect's still reach its server and UI.
             handler.addFilter(lambda record: record.name.split(".", 1)[0] in OUR_LOGGERS)
+    if args.verbose:
+        from pixelrefer_core.video import set_decoder_logging
+
+        set_decoder_logging(True)  # FFmpeg's own warnings too
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -39,6 +39,7 @@ from flows.stages.units import (
     record_failure,
 )
 from pixelrefer_core.errors import VideoError
+from pixelrefer_core.video import VideoInfo, probe
 from storage import Store, table_from_records
 from storage.catalog import DEFAULT_LEASE_S
 
@@ -181,6 +182,7 @@ class _Describer:
         target = units[0].target
         try:
             timelines = load_timelines(self.store, target.video_id, target.track_key, target.object_ids)
+            info = probe(target.local_path)  # once per video, for every batch of its items
             labels = load_labels(self.store, target.video_id, target.track_key) if any(
                 LABEL_RE.search(u.prompt.text) for u in units) else {}
             requests = []
@@ -194,7 +196,7 @@ class _Describer:
             for u in units:
                 self._maybe_write(_id(u))  # units with no item (no objects) are complete now
             for chunk in _chunks(requests, self.items_per_call):
-                self._add_items(target, timelines, chunk)
+                self._add_items(target, timelines, chunk, info)
         except VideoError as exc:
             reason = error_text(exc)
             self.batch = [entry for entry in self.batch if entry[0].target.video_id != target.video_id]
@@ -205,8 +207,8 @@ class _Describer:
                                                          Status.FAILED, error=reason))
 
     def _add_items(self, target: DescribeTarget, timelines: dict[int, ObjectTimeline],
-                   chunk: list[tuple[DescribeUnit, ItemRequest]]) -> None:
-        items = materialize(target.local_path, timelines, [r for _, r in chunk], target.video_id, self.variant)
+                   chunk: list[tuple[DescribeUnit, ItemRequest]], info: VideoInfo) -> None:
+        items = materialize(target.local_path, timelines, [r for _, r in chunk], target.video_id, self.variant, info)
         for (u, r), item in zip(chunk, items, strict=True):
             self.batch.append((u, r.planned.object_ids, r.planned.frames_used, item))
         if len(self.batch) >= self.items_per_call:

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from pixelrefer_core.inference.frames import select_frames, span_frames
 from pixelrefer_core.masks import decode_rle
-from pixelrefer_core.video import read_frames
+from pixelrefer_core.video import VideoInfo, read_frames
 from storage import Store
 
 if TYPE_CHECKING:
@@ -159,16 +159,17 @@ def _mask(tl: ObjectTimeline, frame: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def materialize(local_path: str, timelines: dict[int, ObjectTimeline], requests: Sequence[ItemRequest],
-                video_id: str = "", variant: str = LITE) -> list[DescribeItem]:
+                video_id: str = "", variant: str = LITE, info: VideoInfo | None = None) -> list[DescribeItem]:
     """The engine items of `requests` (one batch): their frames decoded once, masks decoded from the
     timelines; frame_keys are (video_id, frame_idx), so the engine encodes a frame shared by items once
-    (and, for the full model, prefills the prompt prefix of items on the same frames once)."""
+    (and, for the full model, prefills the prompt prefix of items on the same frames once). `info`: the
+    video's probe (saves probing it again for every batch)."""
     from pixelrefer_core.inference import DescribeItem  # loads torch: only where the model runs anyway
 
     needed = sorted({f for r in requests for f in r.planned.frames_used})
     if not needed:
         return []
-    images, times = read_frames(local_path, needed)
+    images, times = read_frames(local_path, needed, info=info)
     by_frame = {f: (img, t) for f, img, t in zip(needed, images, times, strict=True)}
     out = []
     for r in requests:

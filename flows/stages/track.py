@@ -110,7 +110,7 @@ def run_tracker(local_path: str, setup: TrackingSetup, segmenter: Segmenter,
             yield frame
             meter.add()
 
-    frames = prefetched_frames(local_path, setup.config, segmenter)
+    frames = prefetched_frames(local_path, setup.config, segmenter, info=info)
     return track_video(metered(frames), segmenter, setup.config, setup.prompts, on_prompt_skipped=on_prompt_skipped)
 
 

@@ -19,6 +19,7 @@ from pixelrefer_core.tracking.segmenter import (
 )
 from pixelrefer_core.tracking.tracks import Frame, Track, to_object_tracks
 from pixelrefer_core.tracking.types import Detection, ObjectTrack, Prompt, SkippedPrompt, TrackerConfig
+from pixelrefer_core.video import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -340,13 +341,15 @@ def track_video(
 
 
 def prefetched_frames(
-    path: str, config: TrackerConfig, segmenter: Segmenter | None = None, depth: int = 1
+    path: str, config: TrackerConfig, segmenter: Segmenter | None = None, depth: int = 1,
+    info: VideoInfo | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """`(frame_idx, t, rgb)` of `path` at `config.sample_fps`, decoded `config.chunk_size` frames at a time on
     a background thread, up to `depth` chunks ahead; each chunk is also handed to the segmenter's
     `prepare_frames` (when it has one) on that thread, so frames reach the device before they are needed.
     Decoding and upload overlap with tracking; frames alive grow by at most (depth + 1) x chunk_size.
-    VideoErrors of the reader are raised here, after the frames that did decode."""
+    VideoErrors of the reader are raised here, after the frames that did decode. `info`: the file's probe,
+    when the caller has it (a PyAV-backed file's probe decodes it whole)."""
     from pixelrefer_core.video import iter_frame_chunks
 
     prepare = getattr(segmenter, "prepare_frames", None)
@@ -355,7 +358,7 @@ def prefetched_frames(
         if prepare is not None:
             prepare([rgb for _, _, rgb in chunk])
 
-    with Prefetcher(iter_frame_chunks(path, config.sample_fps, config.chunk_size), work, depth) as ahead:
+    with Prefetcher(iter_frame_chunks(path, config.sample_fps, config.chunk_size, info=info), work, depth) as ahead:
         for chunk, _ in ahead:
             yield from chunk
 
