@@ -28,12 +28,13 @@ def rle(mask: np.ndarray) -> str:
     return mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))["counts"].decode("ascii")
 
 
-def object_row(video_id, track_key, object_id, t_start, t_end, color, direction, speed=5.0, tracked_at=None):
+def object_row(video_id, track_key, object_id, t_start, t_end, color, direction, speed=5.0, tracked_at=None,
+               label=None, label_score=None):
     return dict(
         video_id=video_id, track_key=track_key, object_id=object_id, first_frame=int(t_start * 10),
         last_frame=int(t_end * 10), t_start=t_start, t_end=t_end, frames_present=int((t_end - t_start) * 10) + 1,
         max_area=40, mean_area_frac=0.05, mean_score=0.9, discovered_by="auto", color=color,
-        mean_speed_px_s=speed, direction_deg=direction, tracked_at=tracked_at,
+        mean_speed_px_s=speed, direction_deg=direction, tracked_at=tracked_at, label=label, label_score=label_score,
     )
 
 
@@ -66,9 +67,12 @@ def populate(store: Store) -> None:
     w("objects", VIDEO_A, OLD_TRACK, table_from_records("objects", [
         object_row(VIDEO_A, OLD_TRACK, 1, 0.0, 4.0, "blue", 0.0, tracked_at=T0)]))
     w("objects", VIDEO_A, NEW_TRACK, table_from_records("objects", [
-        object_row(VIDEO_A, NEW_TRACK, 1, 0.0, 0.3, "red", 180.0, tracked_at=T0 + dt.timedelta(hours=1)),
-        object_row(VIDEO_A, NEW_TRACK, 2, 0.1, 0.4, "green", 90.0, tracked_at=T0 + dt.timedelta(hours=1)),
-        object_row(VIDEO_A, NEW_TRACK, 3, 2.0, 3.0, "red", 0.0, tracked_at=T0 + dt.timedelta(hours=1)),
+        object_row(VIDEO_A, NEW_TRACK, 1, 0.0, 0.3, "red", 180.0, tracked_at=T0 + dt.timedelta(hours=1),
+                   label="car", label_score=0.75),
+        object_row(VIDEO_A, NEW_TRACK, 2, 0.1, 0.4, "green", 90.0, tracked_at=T0 + dt.timedelta(hours=1),
+                   label="person", label_score=0.5),
+        object_row(VIDEO_A, NEW_TRACK, 3, 2.0, 3.0, "red", 0.0, tracked_at=T0 + dt.timedelta(hours=1),
+                   label="car", label_score=0.25),
     ]))
     w("object_frames", VIDEO_A, NEW_TRACK, table_from_records("object_frames",
         frame_rows(VIDEO_A, NEW_TRACK, 1, [0, 1, 2, 3], 20, -2) + frame_rows(VIDEO_A, NEW_TRACK, 2, [1, 2, 3, 4], 2, 0)))

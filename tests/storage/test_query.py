@@ -128,7 +128,12 @@ def test_example_queries_answer_their_question(populated, fx):
         dict(object_id=2, frame_idx=1, t=0.1, x0=2.0, x1=6.0, **box),
         dict(object_id=1, frame_idx=2, t=0.2, x0=16.0, x1=20.0, **box),
         dict(object_id=2, frame_idx=2, t=0.2, x0=2.0, x1=6.0, **box)])
-    assert len(list(SQL_DIR.glob("*.sql"))) == 8  # a new example gets its values asserted here too
+    assert _run(populated, "objects_by_label.sql") == _approx([
+        dict(video_id=a, uri="/videos/cam3.mp4", object_id=1, label="car", label_score=0.75, t_start=0.0,
+             t_end=0.3, duration_s=0.3, caption=car),
+        dict(video_id=a, uri="/videos/cam3.mp4", object_id=3, label="car", label_score=0.25, t_start=2.0,
+             t_end=3.0, duration_s=1.0, caption=None)])
+    assert len(list(SQL_DIR.glob("*.sql"))) == 9  # a new example gets its values asserted here too
 
 
 def test_formatters():
