@@ -9,9 +9,12 @@ import logging
 import os
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from pixelrefer_core.errors import VideoError
 from pixelrefer_core.synthetic import SyntheticObject, render_scene, write_video
+from pixelrefer_core.video import iter_frames
 
 __all__ = ["ArchiveScene", "DEMO_SCENES", "TEST_SCENES", "make_archive", "trim_real_clip"]
 
@@ -81,11 +84,6 @@ def make_archive(folder: str, scenes=DEMO_SCENES, corrupt: bool = True) -> list[
 
 def trim_real_clip(src: str, dst: str, fps: float = 4.0, seconds: float = 4.0, max_side: int = 320) -> str | None:
     """Copy the first `seconds` of a real video at `fps`, downscaled to `max_side`; None when unreadable."""
-    import cv2
-
-    from pixelrefer_core.errors import VideoError
-    from pixelrefer_core.video import iter_frames
-
     if os.path.exists(dst):
         return dst
     frames = []

@@ -22,6 +22,9 @@ import time
 from collections.abc import Callable, Iterator
 
 import httpx
+import prefect
+from prefect.logging.handlers import APILogWorker
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 __all__ = ["LocalServer", "local_prefect_server"]
 
@@ -46,8 +49,6 @@ class LocalServer:
     """A Prefect server subprocess on a free loopback port; `api_url` once `wait()` returned."""
 
     def __init__(self) -> None:
-        import prefect
-
         self.port = _free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
@@ -98,8 +99,6 @@ class LocalServer:
 def local_prefect_server(while_starting: Callable[[], None] | None = None, timeout_s: float = 120.0) -> Iterator[str]:
     """Run the with-block against a fresh temporary server (unless PREFECT_API_URL names one already);
     `while_starting` runs while the server starts (e.g. loading what the run needs)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     configured = PREFECT_API_URL.value()  # environment or the active Prefect profile
     if configured:
         if while_starting:
@@ -121,7 +120,5 @@ def local_prefect_server(while_starting: Callable[[], None] | None = None, timeo
 
 
 def _drain_logs() -> None:
-    from prefect.logging.handlers import APILogWorker
-
     with contextlib.suppress(Exception):
         APILogWorker.drain_all(timeout=5)

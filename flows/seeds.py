@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from flows.entry_files import load_entries
 from pixelrefer_core.errors import PromptError
+from pixelrefer_core.tracking import Prompt
 
 __all__ = ["SeedSpec", "load_seeds", "parse_time", "seeds_for_video", "to_prompts"]
 
@@ -146,8 +147,6 @@ def seeds_for_video(seeds: list[SeedSpec], uri: str) -> list[SeedSpec]:
 
 def to_prompts(seeds: list[SeedSpec], fps: float):
     """Tracker prompts for one video (times -> frame index with the video's fps)."""
-    from pixelrefer_core.tracking import Prompt
-
     out = []
     for s in seeds:
         frame = s.frame if s.frame is not None else int(round((s.at_s or 0.0) * fps))

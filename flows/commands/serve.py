@@ -3,6 +3,8 @@ archive flow, served from this process until interrupted.
 
 Needs a Prefect server: set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api) after `prefect server start`.
 See docs/deployment.md for GPU work pools and several workers sharing one store.
+(Prefect, httpx and the flow are imported inside the functions: every command module is imported when the
+CLI builds its parser, and `pixelrefer query` must start in a fraction of a second.)
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
-from flows.commands._common import add_model_options, add_store_options, check_inputs, fail, usage_errors
+from flows.commands._common import (
+    add_model_options,
+    add_store_options,
+    check_inputs,
+    fail,
+    prepare_prefect,
+    settings_from_args,
+    usage_errors,
+)
 from flows.commands.run import add_tracking_options, tracking_values
 
 if TYPE_CHECKING:
@@ -49,8 +59,6 @@ def check_server(timeout_s: float = 5.0) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.commands._common import prepare_prefect
-
     prepare_prefect(verbose=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
@@ -68,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return fail("serve", f"{problem}; {SERVER_HINT}", code=1)
     from flows.archive import process_archive
+
     params = settings.as_params()  # without worker_id: each flow run gets its own
     print(f"serving deployment {args.name!r} of process-archive on cron {args.cron!r}; Ctrl-C to stop")
     process_archive.serve(name=args.name, cron=args.cron, parameters={"settings": params})
@@ -75,6 +84,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def settings_from_args_with_tracking(args: argparse.Namespace) -> RunSettings:
-    from flows.commands._common import settings_from_args
-
     return settings_from_args(args, **tracking_values(args))
