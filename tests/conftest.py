@@ -21,12 +21,22 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow"):
-        return
-    skip = pytest.mark.skip(reason="slow: pass --run-slow")
+    """`slow` (real weights, downloads) runs only with --run-slow; `gpu` only where CUDA is available."""
+    skip_slow = pytest.mark.skip(reason="slow (real weights): pass --run-slow")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "slow" in item.keywords and not config.getoption("--run-slow"):
+            item.add_marker(skip_slow)
+        if "gpu" in item.keywords and not _cuda():
+            item.add_marker(pytest.mark.skip(reason="gpu: no CUDA device here"))
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:  # pragma: no cover
+        return False
 
 
 @pytest.fixture(autouse=True)
