@@ -69,7 +69,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> RunSettings:
     """RunSettings from parsed arguments (+ extra values); raises SettingsError."""
-    from flows.settings import RunSettings  # pydantic: only the commands that run pipelines need it (see __init__)
+    from flows.settings import RunSettings
 
     values = dict(
         store=args.store, catalog_url=getattr(args, "catalog_url", None), prompts_file=getattr(args, "prompts", None),
