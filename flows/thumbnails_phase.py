@@ -56,7 +56,8 @@ def run_thumbnails(ctx: RunContext, tracked: Sequence[TrackOutcome]) -> list[Thu
     if state.is_completed():
         outcomes: list[ThumbnailsOutcome] = state.result()
     else:
-        reason = error_text(state.result(raise_on_failure=False))
+        exc = state.result(raise_on_failure=False)
+        reason = error_text(exc) if isinstance(exc, BaseException) else "the thumbnails task failed"
         outcomes = [ThumbnailsOutcome(t.video_id, t.track_key, t.uri, Status.FAILED, error=reason) for t in targets]
     for o in outcomes:
         if o.status == Status.FAILED or (o.status == Status.SKIPPED and o.error):

@@ -2,7 +2,8 @@
 
 Makes a small archive (generated videos of moving shapes, one corrupt file, and one short real clip
 from ../shared/data/videos when present), processes it with the motion segmenter and the tiny
-PixelRefer-Lite profile, then runs a few example SQL queries over the result.
+PixelRefer-Lite profile, then runs a few example SQL queries over the result, renders the overlay clips
+(<store>-overlays) and writes the report (<store>-report/index.html), whose path it prints to open.
 """
 
 from __future__ import annotations

@@ -194,18 +194,16 @@ class _Writer:
             objects = []
             for o in chunk:
                 t: ThumbRow | None = thumbs.get(o.object_id) if thumbs else None
-                crop = frame = None
-                if t is not None:
-                    crop, frame = f"{img_dir}/{o.object_id}.jpg", f"{img_dir}/frame-{t.frame_idx}.jpg"
+                crop = None
+                if t is not None:  # the crop; of the reduced frames only the video's poster (report size)
+                    crop = f"{img_dir}/{o.object_id}.jpg"
                     self._image(crop, t.crop_jpeg)
-                    self._image(frame, t.frame_jpeg)
                 left = max(0.0, min(100.0, o.t_start / duration * 100))
                 width = max(0.6, min(100.0 - left, (o.t_end - o.t_start) / duration * 100))
                 objects.append(dict(
                     entry=o, left=f"{left:.2f}", width=f"{width:.2f}",
                     span_text=f"{o.t_start:.2f} s – {o.t_end:.2f} s", speed_text=_speed(o), direction_text=_direction(o),
                     crop=f"../{crop}" if crop else None, crop_w=t.crop_w if t else 0, crop_h=t.crop_h if t else 0,
-                    frame=f"../{frame}" if frame else None, frame_w=t.frame_w if t else 0, frame_h=t.frame_h if t else 0,
                     best_frame=t.frame_idx if t else None, best_t=t.t if t else 0.0))
                 self.search.append([_page_name(stem, page), o.object_id, o.caption or "", o.search_text,
                                     crop or "", v.name, o.hex])
