@@ -15,11 +15,12 @@ from prefect import flow
 from flows.phases import run_describe, run_ingest, run_tracking
 from flows.plan import mark_duplicates, plan_describe, plan_ingest, plan_tracking
 from flows.progress import progress, timed
-from flows.run_context import record_requests, run_context
+from flows.run_context import RunContext, record_requests, run_context
 from flows.settings import RunSettings
 from flows.stages.discover import Discovery, discover_videos
 from flows.summary import Failure, RunSummary, summarize
 from flows.tasks import refresh_views_task
+from flows.thumbnails_phase import run_thumbnails
 
 __all__ = ["process_archive"]
 
@@ -41,6 +42,8 @@ def process_archive(settings: RunSettings) -> RunSummary:
             track, unmatched = plan_tracking(settings, store, ingested)
             tracked = track.settled + run_tracking(ctx, track.todo)
             record_requests(ctx, ingested, tracked)
+        with timed(timer, "thumbnails"):
+            run_thumbnails(ctx, tracked)
         with timed(timer, "describe"):
             describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
             assert describe is not None  # with create_model the model's identity is always known
@@ -48,9 +51,36 @@ def process_archive(settings: RunSettings) -> RunSummary:
         with timed(timer, "views"):
             refresh_views_task(settings)
         summarize(ctx.summary, ingested, tracked, described)
+        if settings.report_dir:
+            with timed(timer, "report"):
+                refresh_report(ctx)
         ctx.summary.failures[:0] = [Failure(who=e.uri, stage="discover", reason=e.reason) for e in discovery.skipped]
         ctx.summary.notes += [f"seed for {s.video!r} matches no video of the archive" for s in unmatched]
     return ctx.summary
+
+
+def refresh_report(ctx: RunContext) -> None:
+    """Rebuild the static report at the end of the run (`--report DIR`); a report that cannot be written is
+    a note in the summary, never a failed run."""
+    from flows.report.build import build_report
+    from flows.report.data import open_store_for_reading
+    from flows.report.publish import ReportTargetError
+    from storage import StoreError
+
+    settings = ctx.settings
+    assert settings.report_dir is not None
+    try:
+        store = open_store_for_reading(settings.store, settings.resolved_catalog_url)
+        try:
+            result = build_report(store, settings.report_dir)
+        finally:
+            store.close()
+    except (ReportTargetError, StoreError, OSError) as exc:
+        ctx.summary.notes.append(f"report not refreshed: {exc}")
+        return
+    ctx.report_index = result.index
+    ctx.summary.notes.append(f"report: file://{result.index}")
+    progress(f"report: {result.videos} video(s), {result.objects} object(s) -> file://{result.index}")
 
 
 def report_discovery(discovery: Discovery, settings: RunSettings) -> None:

@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "flows.commands.demo",
     "flows.commands.query",
     "flows.commands.export",
+    "flows.commands.thumbnails",
+    "flows.commands.render",
+    "flows.commands.report",
     "flows.commands.verify",
     "flows.commands.release",
 ]

@@ -81,6 +81,7 @@ class RunContext:
     run_id: str
     summary: RunSummary
     started: float
+    report_index: str | None = None  # the report the run refreshed (linked from its Prefect artifact)
 
 
 @contextmanager
@@ -107,7 +108,7 @@ def run_context(settings: RunSettings, kind: str, publish: bool = True) -> Itera
         ctx.summary.seconds = time.perf_counter() - ctx.started
         store.catalog.finish_run(run_id, status, ctx.summary.model_dump(mode="json"))
     if publish:
-        _publish(ctx.summary)
+        _publish(ctx.summary, ctx.report_index)
 
 
 def record_requests(ctx: RunContext, ingested: Sequence[IngestOutcome], tracked: Sequence[TrackOutcome]) -> None:
@@ -122,14 +123,20 @@ def record_requests(ctx: RunContext, ingested: Sequence[IngestOutcome], tracked:
             ctx.store.catalog.record_request(ctx.run_id, TRACK_STAGE, t.video_id, t.track_key)
 
 
-def _publish(summary: RunSummary) -> None:
+def _publish(summary: RunSummary, report_index: str | None = None) -> None:
     from prefect import get_run_logger
-    from prefect.artifacts import create_markdown_artifact
+    from prefect.artifacts import create_link_artifact, create_markdown_artifact
 
     logger = get_run_logger()
+    markdown = summary.markdown()
+    if report_index:
+        markdown += f"\n\n[Open the report](file://{report_index})\n"
     try:
-        create_markdown_artifact(summary.markdown(), key=f"pixelrefer-{summary.kind}-run",
+        create_markdown_artifact(markdown, key=f"pixelrefer-{summary.kind}-run",
                                  description=f"PixelRefer {summary.kind} run {summary.run_id}")
+        if report_index:
+            create_link_artifact(f"file://{report_index}", link_text="PixelRefer report",
+                                 key=f"pixelrefer-{summary.kind}-report", description=f"report of run {summary.run_id}")
     except Exception as exc:  # an artifact is a convenience: never fail a finished run over it
         logger.warning("could not create the run artifact: %s", exc)
     logger.info("%s", summary.text())

@@ -80,7 +80,8 @@ class RunSettings(BaseModel):
     frame). seeds_file: YAML/JSON file of user boxes/points that start tracks (flows/seeds.py).
     frames_per_object: frames shown to the describe model per object. where: SQL predicate over
     objects/videos selecting what a describe run describes. claim_lease_s: how long a worker's claims
-    outlive its last heartbeat before another worker takes them over.
+    outlive its last heartbeat before another worker takes them over. report_dir: a folder the run
+    refreshes the static report in when it ends (`--report DIR`; None: no report).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +112,7 @@ class RunSettings(BaseModel):
     gpu_limit: str = DEFAULT_GPU_LIMIT
     claim_lease_s: float = Field(DEFAULT_CLAIM_LEASE_S, ge=5)
     seed: int = 0
+    report_dir: str | None = None
     worker_id: str = Field(default_factory=default_worker_id)
 
     @model_validator(mode="after")
@@ -147,6 +149,8 @@ class RunSettings(BaseModel):
             raise ValueError("sam2: --propagator sam2 and --discover both need SAM 2 weights (--sam2 ID|PATH)")
         if self.sam3 is not None and _looks_local(self.sam3) and not os.path.exists(self.sam3):
             raise ValueError(f"sam3: {self.sam3} does not exist")
+        if self.report_dir is not None and os.path.exists(self.report_dir) and not os.path.isdir(self.report_dir):
+            raise ValueError(f"report_dir: {self.report_dir} is a file, not a folder")
 
     @classmethod
     def create(cls, **values: Any) -> RunSettings:

@@ -1,4 +1,5 @@
-"""Export object timelines and descriptions out of a store: csv, parquet or COCO-style JSON.
+"""Export object timelines and descriptions out of a store: csv, parquet, COCO-style JSON, YouTube-VIS
+JSON or MOTChallenge text (the last two: storage.export_formats).
 
 - ``csv`` / ``parquet``: `out` is a folder with one file per table: ``videos``, ``objects``,
   ``object_frames``, ``descriptions`` (``.csv`` or ``.parquet``), columns as in storage.schemas
@@ -13,6 +14,14 @@
   ``descriptions`` (every answer, with the track ids it is about). ``track_id`` is unique across the
   file; ``object_id`` is the id within its (video_id, track_key).
 
+- ``youtube-vis``: `out` is one JSON file in the YouTube-VIS layout; ``mot``: `out` is a folder with one
+  ``<sequence>.txt`` per video and ``seqinfo.json`` (sequence -> video_id, uri, fps, size, frames).
+- Frames (``write_frames``, coco-json and youtube-vis): the annotated frames are written as JPEG files
+  under ``JPEGImages/<sequence>/<frame_idx:05d>.jpg`` beside the JSON, and the documents' file names
+  point there. Decoding is the caller's (storage never decodes video): `write_frames(folder, refs)` must
+  write every `FrameRef.file_name` under `folder`; each sequence folder is moved into place before the
+  JSON, so a document never names a frame that is not there.
+
 By default only the latest tracking of each video is exported (views ``latest_*``); with
 ``all_tracks=True`` every tracking is. Outputs are written under a temporary name and renamed
 into place (storage.atomic), so an interrupted export never leaves a half-written result at `out`.
@@ -25,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -33,11 +43,22 @@ import pyarrow.parquet as pq
 
 from storage.atomic import atomic_path
 from storage.errors import StoreError
+from storage.export_formats import (
+    FrameRef,
+    frame_file,
+    frame_refs,
+    mot_texts,
+    sequence_name,
+    youtube_vis_document,
+)
 from storage.formatting import EXPORT_FORMATS, jsonable
 from storage.schemas import conform_table
 from storage.store import Store
 
-__all__ = ["export_store", "EXPORT_FORMATS"]
+__all__ = ["EXPORT_FORMATS", "FrameRef", "FrameWriter", "export_store", "frames_folder"]
+
+# write_frames(folder, refs): write each ref's frame as JPEG at folder/ref.file_name (flows.exporting).
+FrameWriter = Callable[[str, Sequence[FrameRef]], None]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +123,9 @@ def _write_folder(tables: dict[str, pa.Table], fmt: str, out: str) -> None:
                 pq.write_table(table, os.path.join(tmp, f"{table_name}.parquet"))
 
 
-def coco_document(tables: dict[str, pa.Table]) -> dict[str, Any]:
-    """The COCO-style dict (see module docstring) for the selected tables."""
+def coco_document(tables: dict[str, pa.Table], frame_names: bool = False) -> dict[str, Any]:
+    """The COCO-style dict (see module docstring) for the selected tables; `frame_names`: images name the
+    JPEG files written with the frames (``<sequence>/<frame>.jpg``) instead of ``<uri>#frame=<idx>``."""
     videos = {r["video_id"]: r for r in tables["videos"].to_pylist()}
     frames = tables["object_frames"].to_pylist()
     objects = tables["objects"].to_pylist()
@@ -143,7 +165,9 @@ def coco_document(tables: dict[str, pa.Table]) -> dict[str, Any]:
             uri = videos.get(f["video_id"], {}).get("uri") or f["video_id"]
             images[key] = {"id": len(images) + 1, "video": video_int[f["video_id"]], "video_id": f["video_id"],
                            "frame_index": f["frame_idx"], "timestamp_s": f["t"],
-                           "file_name": f"{uri}#frame={f['frame_idx']}", "width": w, "height": h}
+                           "file_name": frame_file(sequence_name(f["video_id"], videos.get(f["video_id"], {}).get("uri")),
+                                                   f["frame_idx"]) if frame_names else f"{uri}#frame={f['frame_idx']}",
+                           "width": w, "height": h}
         tkey = (f["video_id"], f["track_key"], f["object_id"])
         if tkey not in track_int:  # frames of an object with no objects row
             track_int[tkey] = len(track_int) + 1
@@ -178,17 +202,67 @@ def coco_document(tables: dict[str, pa.Table]) -> dict[str, Any]:
     })
 
 
+def frames_folder(out: str | os.PathLike) -> str:
+    """Where the frames of a JSON export at `out` go: ``JPEGImages/`` beside it."""
+    return os.path.join(os.path.dirname(os.path.abspath(os.fspath(out))), "JPEGImages")
+
+
+def _write_mot(tables: dict[str, pa.Table], out: str) -> None:
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise StoreError(f"export target {out} exists and is not a folder")
+    videos = {r["video_id"]: r for r in tables["videos"].to_pylist()}
+    info = {sequence_name(vid, v["uri"]): {k: v[k] for k in ("video_id", "uri", "fps", "width", "height",
+                                                             "num_frames")} for vid, v in videos.items()}
+    name = os.path.basename(os.path.abspath(out))
+    with atomic_path(out, prefix=f".{name}.tmp-", suffix="") as tmp:
+        os.makedirs(tmp)
+        for seq, text in mot_texts(tables).items():
+            with open(os.path.join(tmp, f"{seq}.txt"), "w") as fh:
+                fh.write(text)
+        with open(os.path.join(tmp, "seqinfo.json"), "w") as fh:
+            json.dump(jsonable(info), fh, indent=1)
+
+
+def _write_frames(tables: dict[str, pa.Table], out: str, write_frames: FrameWriter) -> int:
+    """Every annotated frame as JPEG under frames_folder(out), one sequence folder moved in at a time."""
+    root = frames_folder(out)
+    refs = frame_refs(tables)
+    by_seq: dict[str, list[FrameRef]] = {}
+    for ref in refs:
+        by_seq.setdefault(ref.file_name.split("/", 1)[0], []).append(ref)
+    for seq, seq_refs in by_seq.items():
+        with atomic_path(os.path.join(root, seq), prefix=f".{seq}.tmp-", suffix="") as tmp:
+            os.makedirs(tmp)
+            write_frames(tmp, [FrameRef(r.video_id, r.uri, r.frame_idx, r.file_name.split("/", 1)[1])
+                               for r in seq_refs])
+    return len(refs)
+
+
 def export_store(store: Store, fmt: str, out: str | os.PathLike, video_id: str | None = None,
-                 all_tracks: bool = False) -> str:
-    """Export the store (or one video) to `out` in `fmt` (see module docstring); returns `out`."""
+                 all_tracks: bool = False, write_frames: FrameWriter | None = None) -> str:
+    """Export the store (or one video) to `out` in `fmt` (see module docstring); returns `out`.
+
+    `write_frames` (coco-json, youtube-vis): also write the annotated frames as JPEG files (see module
+    docstring)."""
     if fmt not in EXPORT_FORMATS:
         raise StoreError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    if write_frames is not None and fmt not in ("coco-json", "youtube-vis"):
+        raise StoreError(f"frames are written for coco-json and youtube-vis exports, not {fmt}")
     out = os.fspath(out)
+    if fmt in ("coco-json", "youtube-vis") and os.path.isdir(out):
+        raise StoreError(f"export target {out} is a folder; {fmt} writes one JSON file")
     tables = _selected_tables(store, video_id, all_tracks)
     if fmt in ("csv", "parquet"):
         _write_folder(tables, fmt, out)
+    elif fmt == "mot":
+        _write_mot(tables, out)
     else:
-        doc = coco_document(tables)
+        if write_frames is not None:
+            _write_frames(tables, out, write_frames)
+        if fmt == "coco-json":
+            doc = coco_document(tables, frame_names=write_frames is not None)
+        else:
+            doc = jsonable(youtube_vis_document(tables))
         name = os.path.basename(os.path.abspath(out))
         with atomic_path(out, prefix=f".{name}.tmp-", suffix="") as tmp, open(tmp, "w") as fh:
             json.dump(doc, fh)

@@ -19,7 +19,7 @@ from storage.errors import StoreError
 __all__ = ["EXPORT_FORMATS", "FORMATS", "format_csv", "format_json", "format_result", "format_table", "jsonable", "write_result"]
 
 FORMATS = ("table", "csv", "json")  # query output
-EXPORT_FORMATS = ("csv", "parquet", "coco-json")  # storage.export (here so the CLI needs no pyarrow to list them)
+EXPORT_FORMATS = ("csv", "parquet", "coco-json", "youtube-vis", "mot")  # storage.export (here so the CLI needs no pyarrow to list them)
 
 
 def jsonable(value: Any) -> Any:

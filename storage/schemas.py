@@ -20,6 +20,8 @@ Conventions (they hold for every table and every view built on them):
   video whose decoding stops early, why (null: complete, or not measured by an older writer).
 - ``objects.label`` / ``label_score`` (schema v2): the concept an object was found by (SAM 3 named
   concepts), null for automatically discovered objects.
+- ``object_thumbnails``: one row per object of a tracking, its best frame's crop (box + context, mask
+  outline in the object's colour) and the whole frame at reduced size, both JPEG bytes, with their sizes.
 - ``objects.tracked_at`` is when the tracking unit was produced; it breaks ties in the choice of a
   video's *latest* tracking (see ``sql/views/10_latest_tracks.sql`` and docs/store.md).
 
@@ -29,8 +31,8 @@ versions of a table are listed in ``SCHEMA_HISTORY`` (only ever nullable columns
 written by an older version are still recognised (``file_schema_version``); anything else is a foreign
 schema. Views never guess with ``union_by_name``: see storage.views for how older files are read.
 
-Unit keys (one Parquet file per unit): ``videos`` -> ``"probe"``; ``objects`` and
-``object_frames`` -> the ``track_key``; ``descriptions`` -> the ``describe_key``. Which catalog stage
+Unit keys (one Parquet file per unit): ``videos`` -> ``"probe"``; ``objects``, ``object_frames`` and
+``object_thumbnails`` -> the ``track_key``; ``descriptions`` -> the ``describe_key``. Which catalog stage
 produces which tables is ``STAGE_TABLES``; which tables are small enough to be copied into the views
 file at every refresh is ``MATERIALIZED_TABLES`` (the others are read from Parquet at query time).
 """
@@ -154,6 +156,25 @@ SCHEMAS: dict[str, pa.Schema] = {
             _f("created_at", _TS, True, "UTC"),
         ]
     ),
+    "object_thumbnails": pa.schema(
+        [
+            _f("video_id", pa.string()),
+            _f("track_key", pa.string()),
+            _f("object_id", pa.int64()),
+            _f("frame_idx", pa.int64(), doc="the object's best frame (score x sqrt(area), as describe chooses)"),
+            _f("t", pa.float64(), doc="seconds from video start"),
+            _f("crop_x0", pa.int64(), doc="the crop's box in the full frame, pixels, inclusive"),
+            _f("crop_y0", pa.int64(), doc="pixels, inclusive"),
+            _f("crop_x1", pa.int64(), doc="pixels, exclusive"),
+            _f("crop_y1", pa.int64(), doc="pixels, exclusive"),
+            _f("crop_jpeg", pa.binary(), doc="JPEG of the crop (box + context) with the mask outline"),
+            _f("crop_w", pa.int64(), doc="pixels of the crop JPEG"),
+            _f("crop_h", pa.int64(), doc="pixels of the crop JPEG"),
+            _f("frame_jpeg", pa.binary(), doc="JPEG of the whole frame at reduced size"),
+            _f("frame_w", pa.int64(), doc="pixels of the frame JPEG"),
+            _f("frame_h", pa.int64(), doc="pixels of the frame JPEG"),
+        ]
+    ),
 }
 
 assert tuple(SCHEMAS) == TABLE_NAMES, "storage.layout.TABLE_NAMES must list SCHEMAS in order"
@@ -163,6 +184,7 @@ UNIT_KEY_DOC = {
     "objects": "track_key",
     "object_frames": "track_key",
     "descriptions": "describe_key",
+    "object_thumbnails": "track_key",
 }
 
 def _without(schema: pa.Schema, *names: str) -> pa.Schema:

@@ -2,7 +2,8 @@
 
 Makes a small archive (generated videos of moving shapes, one corrupt file, and one short real clip
 from ../shared/data/videos when present), processes it with the motion segmenter and the tiny
-PixelRefer-Lite profile, then runs a few example SQL queries over the result.
+PixelRefer-Lite profile, then runs a few example SQL queries over the result, renders the overlay clips
+(<store>-overlays) and writes the report (<store>-report/index.html), whose path it prints to open.
 """
 
 from __future__ import annotations
@@ -91,6 +92,30 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n-- {title}\n{sql};")
         columns, rows = run_query(store.db_path, sql)
         print(format_table(columns, rows))
+    store.close()
+    index = write_demo_report(store_dir)
     print()
     print(NOTICE)
+    print(f"\nOpen the demo's report (thumbnails, overlay clips, timelines, every description):\n  file://{index}")
     return 0
+
+
+def write_demo_report(store_dir: str) -> str:
+    """Overlay clips of the demo's videos (<store>-overlays) and its report (<store>-report); returns the
+    report's index.html."""
+    from flows.report.build import build_report
+    from flows.report.data import open_store_for_reading
+    from flows.report.overlays import default_overlays_dir
+    from flows.report.render import render_video, select_videos
+
+    store = open_store_for_reading(store_dir)
+    try:
+        overlays = default_overlays_dir(store_dir)
+        for video in select_videos(store, None):
+            outcome = render_video(store, video, overlays, max_side=640)
+            print(f"overlay {os.path.basename(video.uri)}: {outcome.status}"
+                  + (f" ({outcome.reason})" if outcome.reason else ""))
+        result = build_report(store, store_dir.rstrip("/") + "-report", overlays=overlays)
+    finally:
+        store.close()
+    return result.index

@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_store_options(p)
     add_model_options(p)
     add_tracking_options(p)
+    p.add_argument("--report", metavar="DIR", help="refresh the static report (pixelrefer report) in DIR when the run ends")
     p.set_defaults(func=run)
 
 
@@ -66,14 +67,44 @@ def tracking_values(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
     prepare_prefect(args.verbose)
     setup_console(args.verbose)
     try:
-        settings = settings_from_args(args, **tracking_values(args))
+        settings = settings_from_args(args, **tracking_values(args), report_dir=getattr(args, "report", None))
         check_inputs(settings)
         from flows.stages.discover import check_archive
 
         check_archive(settings.archive or "")
+        if settings.report_dir:
+            from flows.report.publish import check_target
+
+            check_target(settings.report_dir)
     except usage_errors() as exc:
         return fail("run", exc)
-    return run_pipeline("run", settings, "archive")
+    except ValueError as exc:  # ReportTargetError: --report names a file or a folder of other files
+        return fail("run", exc)
+    started = time.time()
+    code = run_pipeline("run", settings, "archive")
+    if code == 0 and settings.report_dir:
+        _report_if_not_refreshed(settings.report_dir, settings.store, settings.resolved_catalog_url, started)
+    return code
+
+
+def _report_if_not_refreshed(report_dir: str, store_dir: str, catalog_url: str | None, since: float) -> None:
+    """A run with nothing left to do ends before the flow (and its report step): refresh the report here."""
+    import os
+
+    index = os.path.join(os.path.abspath(report_dir), "index.html")
+    if os.path.isfile(index) and os.path.getmtime(index) >= since:
+        return
+    from flows.report.build import build_report
+    from flows.report.data import open_store_for_reading
+
+    store = open_store_for_reading(store_dir, catalog_url)
+    try:
+        result = build_report(store, report_dir)
+    finally:
+        store.close()
+    print(f"report: file://{result.index}")
