@@ -49,10 +49,29 @@ def test_query_time_limit_and_errors_exit_codes(populated, capsys):
     assert main(["query", "--store", root, "SET threads = 1"]) == 3
 
 
+def _wait_until_it_opens_the_store(proc: subprocess.Popen, root: str, timeout: float = 120.0) -> None:
+    """Block until the child holds a file of the store open: its query is then under way, however slow the
+    machine was to start Python (a fixed sleep raced a loaded machine: SIGINT landed during imports)."""
+    real_root = os.path.realpath(root)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            fds = os.listdir(f"/proc/{proc.pid}/fd")
+            targets = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in fds]
+        except FileNotFoundError:  # an fd closed between listing and reading it
+            targets = []
+        if any(t.startswith(real_root + os.sep) for t in targets):
+            time.sleep(0.5)  # from opening the views to running the statement
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the query never opened a file of {root}")
+
+
 def test_ctrl_c_stops_a_query_at_once_with_one_line(populated):
     proc = subprocess.Popen([sys.executable, "-m", "flows", "query", "--store", populated.root, "--threads", "1",
                              SLOW], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # started and running
+    _wait_until_it_opens_the_store(proc, populated.root)
     proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
     out, err = proc.communicate(timeout=60)
