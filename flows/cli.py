@@ -34,7 +34,7 @@ COMMAND_MODULES = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixelrefer",
-        description="Track every object in a video archive, describe it with PixelRefer-Lite, query it with SQL.",
+        description="Track every object in a video archive, describe it with PixelRefer(-Lite), search it and query it with SQL.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

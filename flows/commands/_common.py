@@ -57,8 +57,8 @@ def add_store_options(p: argparse.ArgumentParser, catalog: bool = True) -> None:
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", help="prompt file (YAML or JSON list of {id, task: caption|qa, text})")
-    p.add_argument("--model", help="PixelRefer-Lite checkpoint: HF id (Alibaba-DAMO-Academy/PixelRefer-Lite-2B) "
-                   "or local folder")
+    p.add_argument("--model", help="PixelRefer-Lite or PixelRefer checkpoint: HF id "
+                   "(Alibaba-DAMO-Academy/PixelRefer-Lite-2B, .../PixelRefer-2B) or local folder")
     p.add_argument("--model-revision", help="hub revision of --model (default main)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     p.add_argument("--profile", choices=["tiny"], help="tiny: offline tiny random model (+ motion segmenter)")
