@@ -17,11 +17,12 @@ __all__ = [
 ]
 
 # Every table of record, in the order the docs list them.
-TABLE_NAMES: tuple[str, ...] = ("videos", "objects", "object_frames", "descriptions")
+TABLE_NAMES: tuple[str, ...] = ("videos", "objects", "object_frames", "descriptions", "description_vectors")
 
 # Current version of each table's schema. Bump it when a table changes, and add the previous schema to
 # storage.schemas.SCHEMA_HISTORY (only append nullable columns: older files then still read, new columns null).
-SCHEMA_VERSIONS: dict[str, int] = {"videos": 2, "objects": 2, "object_frames": 1, "descriptions": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"videos": 2, "objects": 2, "object_frames": 1, "descriptions": 1,
+                                   "description_vectors": 1}
 
 # Which tables a catalog stage's unit writes (unit key = the stage's unit_key), first = primary table
 # (the one `Catalog.mark_done(..., rows=<int>)` counts). Add a stage here when a new table gets one.
@@ -29,13 +30,17 @@ STAGE_TABLES: dict[str, tuple[str, ...]] = {
     "ingest": ("videos",),
     "track": ("objects", "object_frames"),
     "describe": ("descriptions",),
+    "index": ("description_vectors",),
 }
 TABLE_STAGE: dict[str, str] = {t: stage for stage, tables in STAGE_TABLES.items() for t in tables}
 
 # Small tables, copied into the views file as native DuckDB tables at every refresh (fast to query, no
 # file per unit to open). Every other table stays Parquet, read at query time. Extend this list when a
 # new table is small (one row per object or per description: e.g. thumbnails, description vectors).
-MATERIALIZED_TABLES: list[str] = ["videos", "objects", "descriptions"]
+# description_vectors is materialised because search ranks them all by brute force: 1M 256-d vectors,
+# median top-20 query on this 2-core machine (benchmarks/bench_search.py, docs/search.md): ~0.4-0.7 s from
+# the native table, 2.3-2.7 s from Parquet (decoding the lists dominates).
+MATERIALIZED_TABLES: list[str] = ["videos", "objects", "descriptions", "description_vectors"]
 
 # Parquet compression per table (default snappy); see docs/store.md for the measurement behind it.
 COMPRESSION: dict[str, str] = {"object_frames": "zstd"}

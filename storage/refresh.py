@@ -40,6 +40,7 @@ from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_STAGE, pa
 from storage.lockdown import META_DIR
 from storage.schemas import SCHEMAS, empty_table
 from storage.unitfiles import FileStat, inspect_file, list_unit_files
+from storage.vectors import vector_view_values
 from storage.views import INTERNAL_SCHEMA, render_view_sql, schema_file, view_files, views_digest
 
 if TYPE_CHECKING:
@@ -298,7 +299,8 @@ def _build(tmp: str, store: Store, listing: dict[str, list[FileStat]], report: R
             + ", ".join(f"({_sql_str(t)}, {v})" for t, v in SCHEMA_VERSIONS.items())
             + ") AS cur(t, v) ON f.table_name = cur.t WHERE f.schema_version < cur.v").fetchall()]
         with_files = [t for t in parquet_tables() if report.files.get(t)]
-        for path, sql in zip(view_files(), render_view_sql(with_files, union), strict=True):
+        rendered = render_view_sql(with_files, union, vector_view_values(con))
+        for path, sql in zip(view_files(), rendered, strict=True):
             try:
                 con.execute(sql)
             except duckdb.Error as exc:
