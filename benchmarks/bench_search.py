@@ -80,8 +80,8 @@ def bench_embedders(st_model: str | None, device: str, n_texts: int) -> None:
 
 def bench_index(n_units: int, per_unit: int) -> None:
     """End to end through the index stage (read descriptions, embed, write units, catalog claims/done)."""
-    from flows.indexing import get_embedder
     from flows.stages.index import IndexUnit, index_units
+    from flows.vectors import get_embedder
     from storage import Store
 
     root = tempfile.mkdtemp(prefix="bench-index-")
@@ -181,7 +181,7 @@ def _latencies(con: duckdb.DuckDBPyConnection, root: str, dim: int, n_queries: i
 
 
 def bench_search(sizes: list[int], n_queries: int, keep: str | None) -> None:
-    from flows.indexing import get_embedder
+    from flows.vectors import get_embedder
     from storage.query import open_views
 
     embedder = get_embedder("wordllama")

@@ -8,6 +8,7 @@ task over the describe outcomes and records what it did in the run summary.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,14 +18,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows import runtime
-from flows.indexing import IndexReport, get_embedder, index_descriptions, resolve_embedder_ref
 from flows.progress import progress
 from flows.run_context import RunContext, open_store
 from flows.settings import RunSettings, SettingsError
+from flows.stages.index import IndexReport, index_descriptions
 from flows.stages.outcomes import DescribeOutcome, Status
 from flows.stages.units import error_text
 from flows.summary import RunSummary
 from flows.tasks import transient_only
+from flows.vectors import get_embedder, resolve_embedder_ref
 from pixelrefer_core.embedding import EmbedderError
 from storage import Store
 
@@ -47,18 +49,10 @@ def run_embedder(settings: RunSettings, store: Store) -> str:
 @task(name="index", retries=1, retry_delay_seconds=2, retry_condition_fn=transient_only, cache_policy=NO_CACHE)
 def index_task(settings: RunSettings, described: list[tuple[str, str]], ref: str) -> IndexReport:
     store = open_store(settings)
-    slot: Any = runtime.gpu_slot(settings) if settings.device != "cpu" else _nothing()
+    slot: Any = runtime.gpu_slot(settings) if settings.device != "cpu" else contextlib.nullcontext()
     with slot:
         return index_descriptions(store, described, ref, worker_id=settings.worker_id, device=settings.device,
                                   lease_s=settings.claim_lease_s, progress=progress)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @dataclass

@@ -1,14 +1,19 @@
-"""What a store's views file says about its description vectors, and the `embed(text)` SQL function.
+"""A store's embedders: which made its vectors, which one a run uses, the one embedder cache of a
+process, and the `embed(text)` SQL function.
 
 Read on a locked-down connection (storage.query.open_views): which embedders made vectors
 (`vector_embedders`, one of them current), how many descriptions there are to index, and the errors a
 user gets when there is nothing to search (no descriptions: run describe first; descriptions but no
-vectors: run index). Light on purpose: `pixelrefer search` and `pixelrefer query` import it; embedders
-are built only when a text is embedded.
+vectors: run index). `resolve_embedder_ref` is the choice of a run and of `pixelrefer index`:
+`--embedder`, else the store's current embedder, else wordllama. Light on purpose: `pixelrefer search`
+and `pixelrefer query` import it; embedders are built (once per process, `get_embedder`) only when a
+text is embedded.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +23,13 @@ if TYPE_CHECKING:
     import duckdb
 
     from pixelrefer_core.embedding import Embedder
+    from storage import Store
 
-__all__ = ["NothingToSearchError", "StoreEmbedder", "choose_embedder", "embed_function", "lazy_embedder",
-           "store_embedders"]
+__all__ = ["NothingToSearchError", "StoreEmbedder", "choose_embedder", "current_embedder_id", "described_count",
+           "embed_function", "get_embedder", "known_identity", "lazy_embedder", "nothing_to_search",
+           "resolve_embedder_ref", "store_embedders"]
+
+log = logging.getLogger(__name__)
 
 
 class NothingToSearchError(ValueError):
@@ -88,20 +97,59 @@ _CACHE: dict[tuple[str, str], Embedder] = {}
 _LOCK = threading.Lock()
 
 
+def get_embedder(ref: str, device: str = "cpu") -> Embedder:
+    """The embedder `ref` (a reference or an identity) names, on `device`, built once per process (quietly:
+    no weight-loading bars). Building an identity checks that what loads here is that embedder
+    (EmbedderMismatchError otherwise)."""
+    key = (ref, device)
+    with _LOCK:
+        if key not in _CACHE:
+            from pixelrefer_core.embedding import build_embedder, parse_ref
+
+            if parse_ref(ref).library != "wordllama":
+                from flows.runtime import quiet_model_bars
+
+                quiet_model_bars()
+            log.info("building embedder %s on %s", ref, device)
+            _CACHE[key] = build_embedder(ref, device=device)
+        return _CACHE[key]
+
+
 def lazy_embedder(embedder_id: str, device: str = "cpu") -> Callable[[], Embedder]:
-    """A function building (once per process) the embedder of `embedder_id`; building checks that what loads
-    here is that embedder (EmbedderMismatchError otherwise)."""
+    """A function giving `get_embedder(embedder_id, device)`, built on its first call only."""
+    return lambda: get_embedder(embedder_id, device)
 
-    def get() -> Embedder:
-        with _LOCK:
-            key = (embedder_id, device)
-            if key not in _CACHE:
-                from pixelrefer_core.embedding import build_embedder
 
-                _CACHE[key] = build_embedder(embedder_id, device=device)
-            return _CACHE[key]
+def current_embedder_id(store: Store) -> str | None:
+    """The identity of the store's current embedder, from its views file (None: no vectors, or no views yet)."""
+    if not os.path.isfile(store.db_path):
+        return None
+    from storage.query import open_views
 
-    return get
+    con = open_views(store.db_path, store.root)
+    try:
+        current = [e for e in store_embedders(con) if e.is_current]
+    finally:
+        con.close()
+    return current[0].embedder_id if current else None
+
+
+def resolve_embedder_ref(store: Store, requested: str | None) -> str:
+    """The embedder a run or `pixelrefer index` uses: `requested`, else the store's current one (by its
+    full identity, so every run keeps extending the same index), else the default, wordllama."""
+    if requested:
+        return requested
+    from pixelrefer_core.embedding import DEFAULT_EMBEDDER
+
+    return current_embedder_id(store) or DEFAULT_EMBEDDER
+
+
+def known_identity(ref: str) -> str | None:
+    """The embedder identity `ref` spells out (revision and dimension given), else None (load to know)."""
+    from pixelrefer_core.embedding import parse_ref
+
+    parsed = parse_ref(ref)
+    return parsed.identity if parsed.revision and parsed.dim else None
 
 
 def embed_function(store: str, device: str = "cpu") -> Callable[[duckdb.DuckDBPyConnection], None]:

@@ -66,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _index(store: Store, args: argparse.Namespace) -> int:
-    from flows.indexing import index_descriptions, resolve_embedder_ref
     from flows.run_context import Heartbeat
     from flows.settings import DEFAULT_CLAIM_LEASE_S, default_worker_id
-    from flows.stages.index import describe_units_of
+    from flows.stages.index import describe_units_of, index_descriptions
     from flows.stages.outcomes import Status
+    from flows.vectors import resolve_embedder_ref
     from pixelrefer_core.embedding import parse_ref
 
     def progress(line: str) -> None:

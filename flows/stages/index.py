@@ -6,7 +6,9 @@ model, revision or dimension) adds units beside the old ones and never overwrite
 
 `plan_index` lists the units left to do for a set of descriptions units; `index_units` claims them,
 embeds the answers of several units in one batched call (at most `max_texts` texts in memory), and writes
-each unit as soon as its vectors are known. Blank answers get no vector (nothing to match). A unit left
+each unit as soon as its vectors are known; `index_descriptions` is one pass of both for an embedder
+reference (what the index phase of a run and `pixelrefer index` call; no Prefect here). When the
+embedder is known by its identity (the store's own), a pass with nothing left to index loads no model. Blank answers get no vector (nothing to match). A unit left
 by a killed process is taken over (flows.stages.claims) and done again: a re-run resumes.
 """
 
@@ -25,6 +27,7 @@ from flows.keys import stable_hash
 from flows.progress import Meter
 from flows.stages.outcomes import Status
 from flows.stages.units import UnitRef, claim_ref, error_text, finish, prior_status, record_failure
+from flows.vectors import get_embedder, known_identity, resolve_embedder_ref
 from pixelrefer_core.embedding.ids import WORDLLAMA, parse_ref
 from storage import Store, StoreError
 from storage.catalog import DEFAULT_LEASE_S
@@ -32,8 +35,8 @@ from storage.catalog import DEFAULT_LEASE_S
 if TYPE_CHECKING:
     from pixelrefer_core.embedding import Embedder
 
-__all__ = ["INDEX_STAGE", "IndexOutcome", "IndexUnit", "describe_units_of", "embedder_key", "index_units",
-           "plan_index", "vector_unit_key"]
+__all__ = ["INDEX_STAGE", "IndexOutcome", "IndexReport", "IndexUnit", "describe_units_of", "embedder_key",
+           "index_descriptions", "index_units", "index_work_left", "plan_index", "vector_unit_key"]
 
 log = logging.getLogger(__name__)
 INDEX_STAGE = "index"
@@ -213,3 +216,63 @@ def index_units(store: Store, units: Sequence[IndexUnit], embedder: Embedder, wo
             record_failure(store, p.unit.ref, exc)
         raise
     return run.outcomes
+
+
+@dataclass
+class IndexReport:
+    """What an index pass did: the embedder and one outcome per descriptions unit."""
+
+    embedder_id: str
+    outcomes: list[IndexOutcome] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def vectors_written(self) -> int:
+        return sum(o.n_vectors for o in self.outcomes if o.status == Status.DONE)
+
+    def line(self) -> str:
+        parts = [f"{self.count(Status.DONE)} unit(s) indexed ({self.vectors_written} vector(s))",
+                 f"{self.count(Status.SKIPPED)} already indexed"]
+        if self.count(Status.BUSY):
+            parts.append(f"{self.count(Status.BUSY)} busy with another worker")
+        if self.count(Status.FAILED):
+            parts.append(f"{self.count(Status.FAILED)} failed")
+        return f"index with {self.embedder_id}: " + ", ".join(parts)
+
+
+def index_descriptions(store: Store, described: Iterable[tuple[str, str]], ref: str, *, worker_id: str,
+                       device: str = "cpu", lease_s: float = DEFAULT_LEASE_S, max_texts: int = 2048,
+                       progress: Callable[[str], None] | None = None) -> IndexReport:
+    """Embed the descriptions units `described` ((video_id, describe_key)) that have no vectors from `ref` yet.
+
+    Raises UnknownEmbedderError / EmbedderError / ModelLoadError when the embedder cannot be had, and
+    EmbedderMismatchError when `ref` is an identity that no longer loads here."""
+    described = list(described)
+    embedder: Embedder | None = None
+    identity = known_identity(ref)
+    if identity is None:
+        embedder = get_embedder(ref, device)
+        identity = embedder.embedder_id
+    todo, settled = plan_index(store, described, identity)
+    report = IndexReport(identity, settled)
+    if todo:
+        embedder = embedder or get_embedder(ref, device)  # an identity: building checks it is what loads here
+        if progress:
+            progress(f"indexing {len(todo)} description unit(s) with {identity}")
+        report.outcomes += index_units(store, todo, embedder, worker_id, max_texts=max_texts, lease_s=lease_s,
+                                       progress=progress)
+    return report
+
+
+def index_work_left(store: Store, described: Iterable[tuple[str, str]], requested: str | None,
+                    device: str = "cpu") -> bool:
+    """Whether indexing the descriptions units `described` with a run's embedder (`requested`, else the
+    store's, else wordllama) has anything left to do: what a run plan needs to tell "nothing to do" from
+    "only the index phase is left" (e.g. after `--embedder` changed). Loads no model when the embedder is
+    known by its identity (the store's own)."""
+    ref = resolve_embedder_ref(store, requested)
+    identity = known_identity(ref) or get_embedder(ref, device).embedder_id
+    todo, _ = plan_index(store, described, identity)
+    return bool(todo)

@@ -104,8 +104,8 @@ class _InterruptAfter:
 
 def test_an_interrupted_index_resumes_with_what_is_left(described, capsys):
     from flows.cli import main
-    from flows.indexing import get_embedder
     from flows.stages.index import describe_units_of, index_units, plan_index
+    from flows.vectors import get_embedder
     from storage import Store
 
     store = Store.open(described)
@@ -130,7 +130,7 @@ _KILLABLE = """
 import sys, time
 sys.path.insert(0, sys.argv[2])
 from test_search_index import _InterruptAfter
-from flows.indexing import get_embedder
+from flows.vectors import get_embedder
 from flows.settings import default_worker_id
 from flows.stages.index import describe_units_of, index_units, plan_index
 from storage import Store

@@ -84,8 +84,7 @@ def test_a_plain_duckdb_client_ranks_against_a_vector_it_brings(indexed):
 
 def test_a_second_embedder_adds_vectors_beside_the_first_and_rankings_never_mix(indexed, capsys):
     from flows.cli import main
-    from flows.indexing import index_descriptions
-    from flows.stages.index import describe_units_of
+    from flows.stages.index import describe_units_of, index_descriptions
     from storage import Store
 
     store = Store.open(indexed)
