@@ -78,3 +78,33 @@ def test_loading_wordllama_leaves_the_programs_logging_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", str(logging.WARNING)], out.stdout + out.stderr
     assert "INFO" not in out.stderr
+
+
+_OFFLINE = """
+import socket, sys
+
+def refuse(*args, **kwargs):
+    raise OSError("network refused by the test")
+
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+from pixelrefer_core.embedding import build_embedder
+
+embedder = build_embedder("wordllama")
+print(embedder.embedder_id, embedder.embed(["a small puppy"]).shape)
+"""
+
+
+def test_wordllama_loads_and_embeds_with_no_network_and_no_cache(tmp_path):
+    """What a machine with no network and a fresh home meets: the weights and the tokenizer come from the
+    package, nothing is downloaded nor read from ~/.cache."""
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "HF_HOME": str(home / "hf")}
+    out = subprocess.run([sys.executable, "-c", _OFFLINE], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["(1,", "256)"] and out.stdout.startswith("wordllama:l2_supercat@")
+    assert not any(home.rglob("*")), list(home.rglob("*"))  # nothing written to a cache
