@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -43,6 +44,7 @@ INDEX_STAGE = "index"
 VECTORS = "description_vectors"
 _ANSWER_COLUMNS = ["video_id", "track_key", "describe_key", "object_ids", "prompt_id", "answer"]
 _SLUG = re.compile(r"[^a-z0-9]+")
+REPORT_EVERY_S = 2.0  # at most one progress line this often (and the last one), however small the batches
 
 
 def embedder_key(embedder_id: str) -> str:
@@ -130,6 +132,7 @@ class _Indexer:
     pending: list[_Pending] = field(default_factory=list)
     outcomes: list[IndexOutcome] = field(default_factory=list)
     n_vectors: int = 0
+    reported: float = field(default_factory=time.monotonic)  # when the last progress line was printed
 
     def add(self, unit: IndexUnit) -> None:
         try:
@@ -157,7 +160,9 @@ class _Indexer:
             self._write(p, vectors[start : start + n])
             start += n
             self.pending.pop(0)
-        if self.progress:
+        now = time.monotonic()
+        if self.progress and (now - self.reported >= REPORT_EVERY_S or self.meter.done >= self.meter.total):
+            self.reported = now
             self.progress(f"{self.meter.line()}, {self.n_vectors} vector(s)")
 
     def _write(self, p: _Pending, vectors: np.ndarray) -> None:
