@@ -180,8 +180,11 @@ def _like_queries(con: duckdb.DuckDBPyConnection, like: str, chosen: StoreEmbedd
     return queries, (video_id, object_id)
 
 
+# list_inner_product on the stored FLOAT[] lists (all of one embedder, so of one length; the query's length
+# is checked in `rank`): casting every row to FLOAT[dim] first costs more than the product itself
+# (benchmarks/bench_search.py, docs/search.md).
 _SCORED_SQL = """SELECT video_id, track_key, describe_key, object_ids, prompt_id,
-           array_inner_product(vector::FLOAT[{dim}], $query{i}::FLOAT[{dim}]) AS score
+           list_inner_product(vector, $query{i}::FLOAT[]) AS score
     FROM all_description_vectors
     WHERE embedder_id = $embedder AND (CAST($prompt{i} AS VARCHAR) IS NULL OR prompt_id = CAST($prompt{i} AS VARCHAR))"""
 _RANK_SQL = """

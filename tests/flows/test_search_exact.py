@@ -28,13 +28,15 @@ def crowded(tmp_path_factory):
     rng = np.random.default_rng(0)
     embedder_id = f"wordllama:l2_supercat@test:{DIM}"
     ids = np.arange(N_OBJECTS, dtype=np.int64)
+    written: dict[tuple[str, int, str], list[np.ndarray]] = {}
     for v in range(N_VIDEOS):
         vid = f"{v:064x}"
+        colors = [COLORS[(i * 7 + v) % 4] if i % 9 else "purple" for i in ids]
         store.write_unit("videos", vid, "probe", pa.table({"video_id": [vid], "uri": [f"/v{v}.mp4"], "size_bytes": [1]}))
         store.write_unit("objects", vid, "t-x", pa.table({
             "video_id": [vid] * N_OBJECTS, "track_key": ["t-x"] * N_OBJECTS, "object_id": ids, "first_frame": ids,
             "last_frame": ids, "t_start": ids * 1.0, "t_end": ids + 1.0, "frames_present": ids * 0 + 1,
-            "color": [COLORS[(i * 7 + v) % 4] if i % 9 else "purple" for i in ids]}))
+            "color": colors}))
         centres = rng.standard_normal((N_OBJECTS, DIM)).astype(np.float32)
         for p in range(N_PROMPTS):
             key = f"d-p{p}"
@@ -52,13 +54,28 @@ def crowded(tmp_path_factory):
                 "object_ids": object_ids, "prompt_id": [f"p{p % 2}"] * N_OBJECTS,
                 "embedder_id": [embedder_id] * N_OBJECTS, "dim": pa.array([DIM] * N_OBJECTS, pa.int32()),
                 "vector": pa.array(list(vectors), pa.list_(pa.float32()))}))
+            for row, vector in zip(object_ids.to_pylist(), vectors, strict=True):
+                for oid in row:  # (video, object, colour) -> the vectors of every description about it
+                    written.setdefault((vid, oid, colors[oid]), []).append(vector)
     store.refresh_views()
     store.close()
     con = open_views(os.path.join(root, "views.duckdb"), root)
     (chosen,) = store_embedders(con)
     assert chosen.n_vectors == N_VIDEOS * N_OBJECTS * N_PROMPTS
-    yield con, chosen
+    yield con, chosen, written
     con.close()
+
+
+def _numpy_best(written, q: np.ndarray, limit: int, keep) -> list[tuple[str, int, float]]:
+    """The reference, from the vectors as written: each kept object's best dot product, best first."""
+    best = [(vid, oid, float(max(np.dot(v, q) for v in vectors)))
+            for (vid, oid, color), vectors in written.items() if keep(oid, color)]
+    best.sort(key=lambda b: (-b[2], b[0], b[1]))
+    return best[:limit]
+
+
+_KEEP = {None: lambda oid, color: True, "color = 'red'": lambda oid, color: color == "red",
+         "color = 'purple'": lambda oid, color: color == "purple", "object_id = 7": lambda oid, color: oid == 7}
 
 
 def _keys(hits):
@@ -70,7 +87,7 @@ def _keys(hits):
 def test_the_top_k_path_equals_grouping_every_description(crowded, limit, where):
     from flows.search import SearchRequest, rank
 
-    con, chosen = crowded
+    con, chosen, written = crowded
     rng = np.random.default_rng(limit)
     for _ in range(3):
         q = rng.standard_normal(DIM).astype(np.float32)
@@ -79,6 +96,9 @@ def test_the_top_k_path_equals_grouping_every_description(crowded, limit, where)
         fast, _ = rank(con, [(None, q)], chosen, request)
         full, _ = rank(con, [(None, q)], chosen, request, exhaustive=True)
         assert _keys(fast) == _keys(full)
+        reference = _numpy_best(written, q, limit, _KEEP[where])
+        assert [(h.video_id, h.object_id) for h in fast] == [(vid, oid) for vid, oid, _ in reference]
+        np.testing.assert_allclose([h.score for h in fast], [s for _, _, s in reference], atol=1e-5)
         assert len(fast) == min(limit, len({(h.video_id, h.object_id) for h in full}) if where else limit)
         assert len({(h.video_id, h.object_id) for h in fast}) == len(fast)  # each object once
 
@@ -86,7 +106,7 @@ def test_the_top_k_path_equals_grouping_every_description(crowded, limit, where)
 def test_several_queries_per_prompt_and_a_skipped_object_too(crowded):
     from flows.search import SearchRequest, rank
 
-    con, chosen = crowded
+    con, chosen, _ = crowded
     rng = np.random.default_rng(9)
     queries = [(f"p{p}", (q := rng.standard_normal(DIM).astype(np.float32)) / np.linalg.norm(q)) for p in (0, 1)]
     skip = (f"{0:064x}", 3)
