@@ -38,8 +38,8 @@ TABLE_STAGE: dict[str, str] = {t: stage for stage, tables in STAGE_TABLES.items(
 # file per unit to open). Every other table stays Parquet, read at query time. Extend this list when a
 # new table is small (one row per object or per description: e.g. thumbnails, description vectors).
 # description_vectors is materialised because search ranks them all by brute force: 1M 256-d vectors,
-# median top-20 query on this 2-core machine (benchmarks/bench_search.py, docs/search.md): ~0.4-0.7 s from
-# the native table, 2.3-2.7 s from Parquet (decoding the lists dominates).
+# median top-20 on this shared 2-core machine at load ~5 (benchmarks/bench_search.py, docs/search.md):
+# 0.4 s for search() on the native table, 2.4 s for the same scan over the Parquet units.
 MATERIALIZED_TABLES: list[str] = ["videos", "objects", "descriptions", "description_vectors"]
 
 # Parquet compression per table (default snappy); see docs/store.md for the measurement behind it.
