@@ -181,4 +181,3 @@ def test_a_query_vector_of_another_dimension_is_refused_before_ranking(indexed):
             rank(con, [(None, np.ones(128, np.float32) / np.sqrt(128))], chosen, SearchRequest(text="x"))
     finally:
         con.close()
-    assert VIDEO_B  # the store is the shared one
