@@ -23,8 +23,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +33,11 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import duckdb
 
+    from pixelrefer_core.embedding import Embedder
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+T = TypeVar("T")
 COLORS = ["red", "green", "blue", "white", "black", "yellow", "brown", "grey"]
 WORDS = ("a an the small big red blue green white black person man woman child dog puppy cat car truck bus "
          "bicycle bag backpack umbrella walking running parked standing sitting left right near road grass "
@@ -57,23 +61,36 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def _median(fn: Callable[[T], object], items: Sequence[T]) -> float:
+    """Median seconds of fn(item) over `items`."""
+    return statistics.median(_timed(partial(fn, item)) for item in items)
+
+
+def _embed_one(embedder: Embedder, text: str) -> None:
+    embedder.embed_queries([text])
+
+
+def _no_progress_bar(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET enable_progress_bar = false")
+
+
 # -- embed throughput ---------------------------------------------------------------------------------------
 def bench_embedders(st_model: str | None, device: str, n_texts: int) -> None:
     from pixelrefer_core.embedding import build_embedder
 
     texts = _texts(n_texts)
-    refs = [("wordllama", {}), ("wordllama:l2_supercat:64", {})]
+    refs = [("wordllama", "cpu"), ("wordllama:l2_supercat:64", "cpu")]
     if st_model:
-        refs.append((f"sentence-transformers:{st_model}", {"device": device}))
+        refs.append((f"sentence-transformers:{st_model}", device))
     print(f"\n== embed throughput ({len(texts)} texts of 5-13 words; {_load()})")
-    for ref, options in refs:
+    for ref, on in refs:
         t_load = time.perf_counter()
-        embedder = build_embedder(ref, **options)
+        embedder = build_embedder(ref, device=on)
         t_load = time.perf_counter() - t_load
         n = len(texts) if ref.startswith("wordllama") else min(len(texts), 2000)
         embedder.embed(texts[:64])  # warm-up
-        seconds = _timed(lambda e=embedder, k=n: e.embed(texts[:k]))
-        q = _timed(lambda e=embedder: [e.embed_queries([t]) for t in texts[:50]]) / 50
+        seconds = _timed(partial(embedder.embed, texts[:n]))
+        q = _median(partial(_embed_one, embedder), texts[:50])
         print(f"{embedder.embedder_id}: load {t_load:.2f} s, {n / seconds:,.0f} texts/s ({n} texts), "
               f"one query {q * 1000:.1f} ms")
 
@@ -184,14 +201,13 @@ def _latencies(con: duckdb.DuckDBPyConnection, root: str, dim: int, n_queries: i
                       f"FROM read_parquet('{parquet}') ORDER BY s DESC LIMIT 20", [q.tolist()]).fetchall()
 
     from_parquet(queries[-1])
-    t_parquet = statistics.median(_timed(lambda q=q: from_parquet(q)) for q in queries[:n_queries])
+    t_parquet = _median(from_parquet, queries[:n_queries])
     plain.close()
     kernel(queries[-1])
-    t_kernel = statistics.median(_timed(lambda q=q: kernel(q)) for q in queries[:n_queries])
-    t_search = statistics.median(_timed(lambda t=t: search(con, SearchRequest(text=t), root, lazy_embedder))
-                                 for t in words[:n_queries])
-    t_where = statistics.median(_timed(lambda q=q: ranked(q, "color = 'red'")) for q in queries[:n_queries])
-    t_exhaustive = statistics.median(_timed(lambda q=q: ranked(q, exhaustive=True)) for q in queries[:n_queries])
+    t_kernel = _median(kernel, queries[:n_queries])
+    t_search = _median(lambda t: search(con, SearchRequest(text=t), root, lazy_embedder), words[:n_queries])
+    t_where = _median(lambda q: ranked(q, "color = 'red'"), queries[:n_queries])
+    t_exhaustive = _median(lambda q: ranked(q, exhaustive=True), queries[:n_queries])
     return cold, t_kernel, t_parquet, t_search, t_where, t_exhaustive
 
 
@@ -213,7 +229,7 @@ def bench_search(sizes: list[int], n_queries: int, keep: str | None) -> None:
             written, refreshed = build_store(root, n, dim, embedder.embedder_id)
             size_mb = os.path.getsize(os.path.join(root, "views.duckdb")) / 2**20
             con = open_views(os.path.join(root, "views.duckdb"), root,
-                             prepare=lambda c: c.execute("SET enable_progress_bar = false"))
+                             prepare=_no_progress_bar)
             try:
                 cold, t_kernel, t_parquet, t_search, t_where, t_exhaustive = _latencies(con, root, dim, n_queries, words)
             finally:
