@@ -1,4 +1,5 @@
-"""`process_archive`: discover -> ingest -> track -> describe -> refresh views, for every video of an archive.
+"""`process_archive`: discover -> ingest -> track -> describe -> index -> refresh views, for every video of an
+archive.
 
 The plan (flows.plan) settles what is already done; only the rest becomes task runs. A failure of one
 video is recorded (with its reason) and does not stop the others. The run, its parameters and its summary
@@ -12,6 +13,7 @@ import logging
 
 from prefect import flow
 
+from flows.index_phase import add_index_summary, run_embedder, run_index
 from flows.phases import run_describe, run_ingest, run_tracking
 from flows.plan import mark_duplicates, plan_describe, plan_ingest, plan_tracking
 from flows.progress import progress, timed
@@ -33,6 +35,7 @@ def process_archive(settings: RunSettings) -> RunSummary:
     with run_context(settings, "archive") as ctx:
         settings, store = ctx.settings, ctx.store
         timer = ctx.summary.stage_seconds
+        embedder = run_embedder(settings, store)  # before any work: an embedder that cannot load stops the run
         with timed(timer, "ingest"):
             discovery = discover_videos(settings.archive or "", settings.extensions, settings.resolved_cache_dir)
             report_discovery(discovery, settings)
@@ -48,9 +51,12 @@ def process_archive(settings: RunSettings) -> RunSummary:
             describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
             assert describe is not None  # with create_model the model's identity is always known
             described = describe.settled + run_describe(ctx, describe.todo)
+        with timed(timer, "index"):
+            indexed = run_index(ctx, described, embedder)
         with timed(timer, "views"):
             refresh_views_task(settings)
         summarize(ctx.summary, ingested, tracked, described)
+        add_index_summary(ctx.summary, indexed, settings.store)
         if settings.report_dir:
             with timed(timer, "report"):
                 refresh_report(ctx)

@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "flows.commands.serve",
     "flows.commands.demo",
     "flows.commands.query",
+    "flows.commands.search",
+    "flows.commands.index",
     "flows.commands.export",
     "flows.commands.thumbnails",
     "flows.commands.render",

@@ -2,7 +2,8 @@
 
 The selection is a SQL predicate over the latest tracking's objects and their videos, e.g.
 `color = 'red' AND videos.fps >= 10` (columns of `objects` and `videos`; qualify with `objects.` /
-`videos.` where a name is in both). Only `descriptions` units are written.
+`videos.` where a name is in both). Only `descriptions` units are written, and their vectors for search
+(`description_vectors`, flows.index_phase).
 
 No `from __future__ import annotations` here: Prefect reads the flow's annotations to validate its
 parameters when a served or deployed run starts.
@@ -12,6 +13,7 @@ import logging
 
 from prefect import flow
 
+from flows.index_phase import add_index_summary, run_embedder, run_index
 from flows.phases import run_describe
 from flows.plan import describe_setup
 from flows.progress import progress
@@ -51,6 +53,7 @@ def describe_objects(settings: RunSettings) -> RunSummary:
     """Describe the selected tracked objects with `settings.prompts_file` (default prompts when None)."""
     with run_context(settings, "describe") as ctx:
         settings = ctx.settings
+        embedder = run_embedder(settings, ctx.store)  # before any work: an embedder that cannot load stops it
         targets = select_targets(ctx.store, settings.where, settings.resolved_cache_dir)
         n_objects = sum(len(t.object_ids) if t.object_ids is not None else 0 for t in targets)
         progress(f"selected {len(targets)} tracked video(s)" + (f", {n_objects} object(s)" if settings.where else ""))
@@ -65,7 +68,9 @@ def describe_objects(settings: RunSettings) -> RunSummary:
         if targets and not todo:
             progress("describe: every unit already done")
         described += run_describe(ctx, todo)
+        indexed = run_index(ctx, described, embedder)
         refresh_views_task(settings)
         ctx.summary.videos_found = len(targets)
         add_describe_counts(ctx.summary, described, {t.video_id: t.uri for t in targets})
+        add_index_summary(ctx.summary, indexed, settings.store)
     return ctx.summary

@@ -81,7 +81,9 @@ class RunSettings(BaseModel):
     frames_per_object: frames shown to the describe model per object. where: SQL predicate over
     objects/videos selecting what a describe run describes. claim_lease_s: how long a worker's claims
     outlive its last heartbeat before another worker takes them over. report_dir: a folder the run
-    refreshes the static report in when it ends (`--report DIR`; None: no report).
+    refreshes the static report in when it ends (`--report DIR`; None: no report). embedder: what embeds
+    every description for search (pixelrefer_core.embedding.ids: "wordllama", "sentence-transformers:HUB_ID"
+    or a folder); None: the embedder the store's vectors were made with, else wordllama.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -113,6 +115,7 @@ class RunSettings(BaseModel):
     claim_lease_s: float = Field(DEFAULT_CLAIM_LEASE_S, ge=5)
     seed: int = 0
     report_dir: str | None = None
+    embedder: str | None = None
     worker_id: str = Field(default_factory=default_worker_id)
 
     @model_validator(mode="after")
@@ -129,6 +132,10 @@ class RunSettings(BaseModel):
         if self.resolved_segmenter == "sam2" and self.sam2 is None and self.profile != "tiny":
             raise ValueError("segmenter: sam2 needs --sam2 ID|PATH (or --profile tiny, or --segmenter motion)")
         self._check_concepts()
+        if self.embedder is not None:
+            from pixelrefer_core.embedding.ids import parse_ref
+
+            parse_ref(self.embedder)  # UnknownEmbedderError (a ValueError) names the forms allowed
         return self
 
     def _check_concepts(self) -> None:

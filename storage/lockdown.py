@@ -11,6 +11,10 @@
 3. no extension autoload / autoinstall, a memory limit and a thread count;
 4. ``lock_configuration = true`` last: the query cannot change any of it (``SET`` fails).
 
+`prepare(con)`, when given, runs just before the lock: the place for a caller to register what the
+queries may use (e.g. the CLI's ``embed(text)`` scalar function, a Python UDF) or to turn off the
+progress bar. It runs after external access is off, so it cannot open files either.
+
 Statement types are checked separately (storage.query.check_read_only): COPY, ATTACH, SET ... are
 refused before they run; the lockdown is what makes reads of other files impossible even when a
 statement type is allowed.
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -83,11 +87,15 @@ def _already_locked(con: duckdb.DuckDBPyConnection, root: str) -> bool:
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, root: str, limits: QueryLimits = DEFAULT_LIMITS,
-              legacy: bool = False) -> None:
+              legacy: bool = False, prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
     """Apply the lockdown (see module docstring) to an open connection; cannot be undone.
 
-    `legacy`: a views file of the previous format, whose views read every table's folder (absolute paths)."""
+    `legacy`: a views file of the previous format, whose views read every table's folder (absolute paths).
+    `prepare`: called with `con` right before the configuration is locked (on a database instance this
+    process locked already, right away: DuckDB still accepts function registrations there)."""
     if _already_locked(con, root):
+        if prepare is not None:
+            prepare(con)
         return
     threads = limits.threads or min(os.cpu_count() or 1, 8)
     temp = os.path.join(tempfile.gettempdir(), f"pixelrefer-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}")
@@ -102,6 +110,8 @@ def lock_down(con: duckdb.DuckDBPyConnection, root: str, limits: QueryLimits = D
         "SET autoinstall_known_extensions = false",
         f"SET memory_limit = {_sql_str(limits.memory_limit or _default_memory())}",
         f"SET threads = {int(threads)}",
-        "SET lock_configuration = true",
     ):
         con.execute(statement)
+    if prepare is not None:
+        prepare(con)
+    con.execute("SET lock_configuration = true")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,9 +158,13 @@ def _is_current_format(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
+Prepare = Callable[[duckdb.DuckDBPyConnection], None]
+
+
 def open_views(db_path: str | os.PathLike[str], root: str | None = None,
-               limits: QueryLimits = DEFAULT_LIMITS) -> duckdb.DuckDBPyConnection:
+               limits: QueryLimits = DEFAULT_LIMITS, prepare: Prepare | None = None) -> duckdb.DuckDBPyConnection:
     """The views file opened read-only and locked down (storage.lockdown); `root` defaults to its folder.
+    `prepare(con)` runs before the configuration is locked (e.g. to register scalar functions).
 
     A views file of the previous format (absolute paths, no native tables) is read with every table
     folder of its store allowed, until the next refresh rebuilds it."""
@@ -177,7 +181,7 @@ def open_views(db_path: str | os.PathLike[str], root: str | None = None,
         raise StoreError(f"cannot open views database {db_path}: {exc}") from exc
     try:
         legacy = not _is_current_format(con)
-        lock_down(con, root, limits, legacy=legacy)
+        lock_down(con, root, limits, legacy=legacy, prepare=prepare)
     except BaseException:
         con.close()
         raise
@@ -192,11 +196,13 @@ def stream_query(
     root: str | None = None,
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
     limits: QueryLimits = DEFAULT_LIMITS,
+    prepare: Prepare | None = None,
 ) -> Iterator[QueryResult]:
     """Run read-only `sql` on the views file; yields the last statement's QueryResult (fetch it inside the
-    with-block). The time limit covers running and fetching. Raises StoreError (no views file),
-    ReadOnlyQueryError, QueryError (DuckDB's message), QueryTimeoutError, QueryInterrupted."""
-    con = open_views(db_path, root, limits)
+    with-block). The time limit covers running and fetching. `prepare`: see `open_views`. Raises
+    StoreError (no views file), ReadOnlyQueryError, QueryError (DuckDB's message), QueryTimeoutError,
+    QueryInterrupted."""
+    con = open_views(db_path, root, limits, prepare)
     watch = _Watch(con, timeout_s)
     try:
         statements = check_read_only(con, sql)
@@ -221,8 +227,9 @@ def run_query(
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
     limits: QueryLimits = DEFAULT_LIMITS,
     max_rows: int | None = None,
+    prepare: Prepare | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run read-only `sql` on the views file; returns (column names, rows) of the last statement (the
     first `max_rows` rows, or all). Same errors as `stream_query`."""
-    with stream_query(db_path, sql, root=root, timeout_s=timeout_s, limits=limits) as result:
+    with stream_query(db_path, sql, root=root, timeout_s=timeout_s, limits=limits, prepare=prepare) as result:
         return result.columns, result.rows(max_rows)

@@ -22,6 +22,11 @@ Conventions (they hold for every table and every view built on them):
   concepts), null for automatically discovered objects.
 - ``object_thumbnails``: one row per object of a tracking, its best frame's crop (box + context, mask
   outline in the object's colour) and the whole frame at reduced size, both JPEG bytes, with their sizes.
+- ``description_vectors.vector`` (float32, ``dim`` values, unit L2 norm) is the embedding of the answer of
+  the ``descriptions`` row with the same (video_id, describe_key, object_ids), made by ``embedder_id``
+  (``library:model@revision:dim``). Parquet stores it as a list (one table schema for every dimension);
+  the ``description_vectors`` view exposes the store's embedder's vectors as ``FLOAT[dim]``
+  (sql/views/15_description_vectors.sql).
 - ``objects.tracked_at`` is when the tracking unit was produced; it breaks ties in the choice of a
   video's *latest* tracking (see ``sql/views/10_latest_tracks.sql`` and docs/store.md).
 
@@ -32,7 +37,9 @@ written by an older version are still recognised (``file_schema_version``); anyt
 schema. Views never guess with ``union_by_name``: see storage.views for how older files are read.
 
 Unit keys (one Parquet file per unit): ``videos`` -> ``"probe"``; ``objects``, ``object_frames`` and
-``object_thumbnails`` -> the ``track_key``; ``descriptions`` -> the ``describe_key``. Which catalog stage
+``object_thumbnails`` -> the ``track_key``; ``descriptions`` -> the ``describe_key``;
+``description_vectors`` -> ``<describe_key>.<embedder key>`` (one unit per video x describe_key x
+embedder). Which catalog stage
 produces which tables is ``STAGE_TABLES``; which tables are small enough to be copied into the views
 file at every refresh is ``MATERIALIZED_TABLES`` (the others are read from Parquet at query time).
 """
@@ -175,6 +182,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             _f("frame_h", pa.int64(), doc="pixels of the frame JPEG"),
         ]
     ),
+    "description_vectors": pa.schema(
+        [
+            _f("video_id", pa.string()),
+            _f("track_key", pa.string()),
+            _f("describe_key", pa.string()),
+            _f("object_ids", _IDS, doc="objects the described answer is about"),
+            _f("prompt_id", pa.string()),
+            _f("embedder_id", pa.string(), doc="library:model@revision:dim of the embedder"),
+            _f("dim", pa.int32(), doc="length of vector"),
+            _f("vector", pa.list_(pa.float32()), doc="embedding of the answer, unit L2 norm"),
+        ]
+    ),
 }
 
 assert tuple(SCHEMAS) == TABLE_NAMES, "storage.layout.TABLE_NAMES must list SCHEMAS in order"
@@ -185,6 +204,7 @@ UNIT_KEY_DOC = {
     "object_frames": "track_key",
     "descriptions": "describe_key",
     "object_thumbnails": "track_key",
+    "description_vectors": "describe_key + '.' + embedder key",
 }
 
 def _without(schema: pa.Schema, *names: str) -> pa.Schema:

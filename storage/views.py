@@ -13,6 +13,8 @@ storage.refresh), with placeholders filled here (plain text replacement, so brac
   video without files gives zero rows of the right columns; `expr` is a macro parameter. This is what
   the per-video table macros use: they never list nor open another video's files.
 - ``{stage:<table>}``: the catalog stage that writes `table` (a SQL string literal).
+- ``{vectors:embedder}`` / ``{vectors:dim}``: the store's current embedder (a SQL literal, or NULL) and
+  its vector dimension, computed from the data at each refresh (storage.vectors).
 
 No absolute path is ever written into the views file: a plain DuckDB client resolves the relative names
 against ``file_search_path`` (or its working directory), and ``_pixelrefer.store_check()`` fails every
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from storage.errors import StoreError
@@ -113,13 +115,16 @@ def video_source(table: str, expr: str, union: bool = False) -> str:
 _VIDEO_SOURCE = re.compile(r"\{video_source:([a-z_]+):([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str] = ()) -> list[str]:
+def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str] = (),
+                    values: Mapping[str, str] | None = None) -> list[str]:
     """The DDL of every file with placeholders filled, one string per file, in order.
 
     `tables_with_files`: Parquet tables that have at least one file; `union_tables`: those with files of
-    an older schema version (read with union_by_name).
+    an older schema version (read with union_by_name); `values`: SQL text of the data-dependent
+    placeholders (storage.vectors.vector_view_values; default: a store without vectors).
     """
     with_files, union = set(tables_with_files), set(union_tables)
+    values = dict(values or {"vectors:embedder": "NULL", "vectors:dim": "1"})
     out = []
     for path in view_files():
         sql = path.read_text()
@@ -128,7 +133,9 @@ def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str
             if table in TABLE_STAGE:
                 sql = sql.replace("{stage:" + table + "}", _sql_str(TABLE_STAGE[table]))
         sql = _VIDEO_SOURCE.sub(lambda m: video_source(m.group(1), m.group(2), m.group(1) in union), sql)
-        if "{source:" in sql or "{video_source:" in sql or "{stage:" in sql:
+        for name, text in values.items():
+            sql = sql.replace("{" + name + "}", text)
+        if "{source:" in sql or "{video_source:" in sql or "{stage:" in sql or "{vectors:" in sql:
             raise StoreError(f"view definition {path.name} has an unknown placeholder")
         out.append(sql)
     return out

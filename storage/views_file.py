@@ -19,6 +19,7 @@ from storage.layout import MATERIALIZED_TABLES, SCHEMA_VERSIONS, TABLE_NAMES, TA
 from storage.lockdown import META_DIR
 from storage.schemas import SCHEMAS, empty_table
 from storage.unitfiles import FileStat
+from storage.vectors import vector_view_values
 from storage.views import INTERNAL_SCHEMA, render_view_sql, view_files
 
 if TYPE_CHECKING:
@@ -171,7 +172,8 @@ def create_views(con: duckdb.DuckDBPyConnection, store_id: str | None, previous:
         f"SELECT DISTINCT table_name FROM {_S}.files f JOIN (VALUES {versions}) AS cur(t, v) "
         "ON f.table_name = cur.t WHERE f.schema_version < cur.v").fetchall()]
     with_files = [t for t in parquet_tables() if counts.get(t)]
-    rendered = render_view_sql(with_files, union)
+    # The vector views are typed by the store's current embedder (FLOAT[dim]): a new one changes the digest.
+    rendered = render_view_sql(with_files, union, vector_view_values(con))
     digest = hashlib.sha256("\0".join(rendered).encode()).hexdigest()[:16]
     for path, sql in zip(view_files(), rendered, strict=True):
         try:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from flows.settings import RunSettings
 
 
-__all__ = ["add_model_options", "add_store_options", "check_inputs", "fail", "prepare_prefect", "settings_from_args",
+__all__ = ["add_embedder_option", "add_model_options", "add_store_options", "check_inputs", "fail", "prepare_prefect", "settings_from_args",
            "setup_console", "usage_errors"]
 
 # Defaults applied before Prefect is first imported (see ../shared/docs/ENVIRONMENT.md).
@@ -65,6 +65,12 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames-per-object", type=int, help="frames shown to the model per object (default 4)")
     p.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens (default 32)")
     p.add_argument("--batch-size", type=int, help="objects per forward pass (default 8)")
+    add_embedder_option(p)
+
+
+def add_embedder_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--embedder", help="what embeds the descriptions for search: wordllama (the default, offline), "
+                   "sentence-transformers:HUB_ID or a folder (default: the store's embedder, else wordllama)")
 
 
 def settings_from_args(args: argparse.Namespace, **extra: Any) -> RunSettings:
@@ -77,6 +83,7 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> RunSettings:
         device=getattr(args, "device", None), profile=getattr(args, "profile", None),
         frames_per_object=getattr(args, "frames_per_object", None),
         max_new_tokens=getattr(args, "max_new_tokens", None), batch_size=getattr(args, "batch_size", None),
+        embedder=getattr(args, "embedder", None),
     )
     values.update(extra)
     return RunSettings.from_env(**values)

@@ -3,6 +3,10 @@
     pixelrefer query --store DIR "SELECT ..." [--format table|csv|json] [--limit N]
     pixelrefer query --store DIR --file object_timeline        (a .sql file, or the name of one in sql/)
 
+In the SQL, embed('text') is the query vector of the store's embedder (the one its description vectors
+were made with), a FLOAT[dim] like `description_vectors.vector`, for ranking by meaning:
+    ORDER BY array_cosine_similarity(v.vector, embed('dog on a leash')) DESC      (sql/semantic_search.sql)
+
 Only the store's own data can be read (storage.lockdown). Results are streamed in batches: csv and json
 write every row (unless --limit), the table format shows the first --limit rows (default 1000) and says
 when the result has more. --timeout stops a query that runs too long; Ctrl-C stops it at once.
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return _err(f"no store at {args.store} (folder not found)", EXIT_STORE)
     if args.limit is not None and args.limit < 0:
         return _err("--limit must be 0 (all rows) or more", EXIT_BAD_SQL)
+    from flows.vectors import embed_function
     from storage.errors import (
         QueryError,
         QueryInterrupted,
@@ -100,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.refresh:
             db_path = _refresh(root)
-        with stream_query(db_path, sql, root=root, timeout_s=args.timeout or None, limits=limits) as result:
+        with stream_query(db_path, sql, root=root, timeout_s=args.timeout or None, limits=limits,
+                          prepare=embed_function(root)) as result:
             n, cut = write_result(sys.stdout, result.columns, result.batches(), args.format, limit)
         if cut and args.format != "table":
             print(f"pixelrefer query: output cut at {n} rows by --limit {limit}", file=sys.stderr)
