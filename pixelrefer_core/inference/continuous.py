@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -128,14 +128,17 @@ class RowQueue:
 @dataclass
 class DecoderStats:
     """decode_steps: decode passes over all slots; prefill_calls: prefill passes; refills: rows started while
-    other rows were decoding; max_active: most rows decoding at once; graph: the step ran as a CUDA graph."""
+    other rows were decoding; max_active: most rows decoding at once; graph: the step ran as a CUDA graph;
+    prefill_seconds / decode_seconds: wall time of the prefill passes and of the decode steps (device
+    work included only when the decoder is `timed`; otherwise the time to launch it)."""
 
     decode_steps: int = 0
     prefill_calls: int = 0
     refills: int = 0
     max_active: int = 0
     graph: bool = False
-    step_seconds: list[float] = field(default_factory=list)
+    prefill_seconds: float = 0.0
+    decode_seconds: float = 0.0
 
 
 class ContinuousDecoder:
@@ -143,7 +146,8 @@ class ContinuousDecoder:
 
     capacity: positions per slot including the scratch index (grown when a longer row comes; on CUDA the
     graph is then captured again); cuda_graphs: capture the decode step (CUDA only); sync_every: decode
-    steps between reads of the stop flags; max_prefill_tokens: padded prompt tokens per prefill pass.
+    steps between reads of the stop flags; max_prefill_tokens: padded prompt tokens per prefill pass;
+    timed: synchronise after every prefill and decode burst so `stats` times device work (benchmarks).
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class ContinuousDecoder:
         cuda_graphs: bool = False,
         sync_every: int = 8,
         max_prefill_tokens: int = 16384,
+        timed: bool = False,
     ):
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
@@ -168,6 +173,7 @@ class ContinuousDecoder:
         self.sync_every = max(1, sync_every)
         self.max_prefill_tokens = max(1, max_prefill_tokens)
         self.use_graphs = cuda_graphs and self.device.type == "cuda"
+        self.timed = timed and self.device.type == "cuda"
         self.cache = SlotKVCache(model.config, slots, max(2, capacity), self.dtype, self.device)
         vocab = int(model.config.vocab_size)
         dev = self.device
@@ -328,7 +334,10 @@ class ContinuousDecoder:
                 if active:
                     self.stats.refills += len(reqs)
                 taken = free[: len(reqs)]
+                t0 = time.perf_counter()
                 self._prefill(reqs, taken)
+                self._sync_if_timed()
+                self.stats.prefill_seconds += time.perf_counter() - t0
                 for slot, req in zip(taken, reqs, strict=True):
                     active[slot] = (req, 1)
             if not active:
@@ -341,9 +350,14 @@ class ContinuousDecoder:
                 continue  # a row is already complete: harvest first
             t0 = time.perf_counter()
             self._decode(k)
-            self.stats.step_seconds.append(time.perf_counter() - t0)
+            self._sync_if_timed()
+            self.stats.decode_seconds += time.perf_counter() - t0
             for slot, (req, n) in active.items():
                 active[slot] = (req, n + k)
+
+    def _sync_if_timed(self) -> None:
+        if self.timed:
+            torch.cuda.synchronize(self.device)
 
     def _harvest(self, active: dict[int, tuple[DecodeRequest, int]]) -> Iterator[tuple[DecodeRequest, list[int]]]:
         finished = self.finished.tolist()  # the loop's sync point

@@ -54,7 +54,8 @@ class FastPathOptions:
     build the next rows on a thread while decoding; sync_every: decode steps between stop checks;
     max_prefill_tokens: padded prompt tokens per prefill pass; max_slots / memory_fraction: the cap and the
     share of free GPU memory `choose_decode_slots` uses; strict: raise on a failure of the fast path
-    instead of logging it and answering the remaining items through today's path (benchmarks use strict).
+    instead of logging it and answering the remaining items through today's path (benchmarks use strict);
+    timed: synchronise around each phase so `EngineStats` times device work (benchmarks; costs overlap).
     """
 
     decode_slots: int | None = None
@@ -67,6 +68,7 @@ class FastPathOptions:
     max_slots: int = 64
     memory_fraction: float = 0.5
     strict: bool = False
+    timed: bool = False
 
 
 def free_device_bytes(device: torch.device) -> int:
@@ -131,7 +133,9 @@ def _resolve(engine: DescribeEngine, n_items: int, capacity: int) -> _Resolved:
         slots=slots,
         graphs=cuda if opts.cuda_graphs is None else opts.cuda_graphs,
         overlap=cuda if opts.overlap is None else opts.overlap,
-        vision=VisionFastPath(attention=opts.vision_attention, fused=True, compile=compile_vision),
+        vision=VisionFastPath(
+            attention=opts.vision_attention, fused=True, compile=compile_vision, strict=opts.strict
+        ),
     )
 
 
@@ -159,6 +163,7 @@ class _Chunks:
         engine = self.engine
         t0 = time.perf_counter()
         stats = EngineStats()
+        stats.vision.timed = engine.fast_options.timed
         with torch.inference_mode(), vision_fast_path(self.vision):
             chunk_items = [self.items[i] for i in chunk]
             chunk_plans = [self.plans[i] for i in chunk]
@@ -206,6 +211,7 @@ def fast_pass(engine: DescribeEngine, items: Sequence[DescribeItem], plans: Sequ
     decoder = ContinuousDecoder(
         model, settings, res.slots, capacity, cuda_graphs=res.graphs,
         sync_every=engine.fast_options.sync_every, max_prefill_tokens=engine.fast_options.max_prefill_tokens,
+        timed=engine.fast_options.timed,
     )
     chunks = _Chunks(engine, items, plans, order, res.vision)
     queue: RowQueue | None = None
@@ -244,7 +250,8 @@ def fast_pass(engine: DescribeEngine, items: Sequence[DescribeItem], plans: Sequ
         st.decode_slots = max(st.decode_slots, res.slots)
         st.cuda_graphs = st.cuda_graphs or decoder.stats.graph
         st.vision_seconds += chunks.seconds
-        st.decode_seconds += sum(decoder.stats.step_seconds)
+        st.prefill_seconds += decoder.stats.prefill_seconds
+        st.decode_seconds += decoder.stats.decode_seconds
         st.fast_path = True
 
 

@@ -71,8 +71,9 @@ class EngineStats:
     Fast path only: fast_path (the run took it); decode_steps: decode passes over all slots; refills: rows
     that took a slot while other rows were decoding (continuous batching); decode_slots: most slots used;
     cuda_graphs: the decode step ran as a CUDA graph; vision_seconds: wall time building rows (vision
-    passes, object tokens, prefix prefills); decode_seconds: wall time of the decode steps (the two
-    overlap when rows are built on a thread).
+    passes, object tokens, prefix prefills); prefill_seconds / decode_seconds: wall time of the slot
+    decoder's prefill passes and decode steps (building rows overlaps them when done on a thread; device
+    work is in these times only with `FastPathOptions.timed`).
     """
 
     items: int = 0
@@ -89,6 +90,7 @@ class EngineStats:
     decode_slots: int = 0
     cuda_graphs: bool = False
     vision_seconds: float = 0.0
+    prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
 
     def add(self, other: EngineStats) -> None:
@@ -104,13 +106,15 @@ class EngineStats:
             "decode_steps",
             "refills",
             "vision_seconds",
+            "prefill_seconds",
             "decode_seconds",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.decode_slots = max(self.decode_slots, other.decode_slots)
         self.fast_path = self.fast_path or other.fast_path
         self.cuda_graphs = self.cuda_graphs or other.cuda_graphs
-        for name in ("masks", "encoder_calls", "images_encoded", "patches_encoded", "globals_shared"):
+        for name in ("masks", "encoder_calls", "images_encoded", "patches_encoded", "globals_shared",
+                     "prepare_seconds", "encode_seconds", "region_seconds"):
             setattr(self.vision, name, getattr(self.vision, name) + getattr(other.vision, name))
         self.vision.flops_per_call.extend(other.vision.flops_per_call)
 

@@ -35,8 +35,10 @@ from .configuration_vision import PixelReferVisionConfig
 from .vision_attention import (
     PackedSequences,
     current_fast_path,
+    fast_path_failures,
     flex_block_attention,
     pack_sequences,
+    record_failure,
     resolve_attention,
     varlen_block_attention,
 )
@@ -498,7 +500,14 @@ class PixelReferVisionEncoder(nn.Module):
         weight_dtype = self.vision_encoder.embeddings.patch_embedding.weight.dtype
         impl = resolve_attention(fast.attention, pixel_values.device, weight_dtype, self.attn_implementation)
         impl = self._resolve_implementation(pixel_values, impl)
-        out = self.vision_encoder(
-            pixel_values, grid_thw, impl, merge_sizes, fused=fast.fused, compiled=fast.compile
-        )
+        compiled = fast.compile and pixel_values.device.type == "cuda" and "compile" not in fast_path_failures()
+        try:
+            out = self.vision_encoder(pixel_values, grid_thw, impl, merge_sizes, fused=fast.fused, compiled=compiled)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a kernel or compiler failure: skip that part from now on
+            if not (compiled or impl in ("varlen", "flex")) or fast.strict:
+                raise
+            record_failure("compile" if compiled else impl, err)
+            return self.forward(pixel_values, grid_thw, merge_sizes)
         return out

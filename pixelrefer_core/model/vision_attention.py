@@ -39,8 +39,10 @@ __all__ = [
     "VisionFastPath",
     "current_fast_path",
     "document_block_mask",
+    "fast_path_failures",
     "flex_available",
     "pack_sequences",
+    "record_failure",
     "resolve_attention",
     "varlen_available",
     "vision_fast_path",
@@ -78,15 +80,33 @@ def flex_available() -> bool:
 class VisionFastPath:
     """attention: one of FAST_ATTENTION_CHOICES ("auto" picks per device and dtype); fused: functional
     layers with one qkv product (same math); compile: `torch.compile` the fused layer math (CUDA only:
-    ignored elsewhere, where compiling costs more than it saves)."""
+    ignored elsewhere, where compiling costs more than it saves); strict: raise when varlen, flex or
+    compiling fails, instead of recording it (`fast_path_failures`) and running the next choice."""
 
     attention: str = "auto"
     fused: bool = True
     compile: bool = False
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if self.attention not in FAST_ATTENTION_CHOICES:
             raise ValueError(f"vision attention {self.attention!r} is unknown; use one of {FAST_ATTENTION_CHOICES}")
+
+
+# What of the fast path failed in this process ("varlen", "flex", "compile" -> the error), so that it is
+# not tried again: the encoder then runs the next choice (sdpa, uncompiled) and says so once in the log.
+_FAILED: dict[str, str] = {}
+
+
+def fast_path_failures() -> dict[str, str]:
+    """Parts of the vision fast path that failed in this process and are skipped since (benchmarks report it)."""
+    return dict(_FAILED)
+
+
+def record_failure(part: str, err: BaseException) -> None:
+    if part not in _FAILED:
+        _FAILED[part] = f"{type(err).__name__}: {err}"
+        logger.warning("vision fast path: %s failed (%s); using the next choice from now on", part, _FAILED[part])
 
 
 _FAST_PATH: ContextVar[VisionFastPath | None] = ContextVar("pixelrefer_vision_fast_path", default=None)
@@ -111,12 +131,14 @@ def resolve_attention(choice: str, device: torch.device, dtype: torch.dtype, con
     """The implementation a pass uses: "auto" -> varlen (CUDA, fp16/bf16, torch >= 2.9), else flex (CUDA),
     else `configured`; an explicit varlen where it cannot run falls back to sdpa."""
     half = dtype in (torch.float16, torch.bfloat16)
+    if choice in _FAILED:
+        return configured if configured not in _FAILED else "sdpa"
     if choice == "auto":
-        if device.type == "cuda" and half and _varlen_fn() is not None:
+        if device.type == "cuda" and half and _varlen_fn() is not None and "varlen" not in _FAILED:
             return "varlen"
-        if device.type == "cuda" and flex_available():
+        if device.type == "cuda" and flex_available() and "flex" not in _FAILED:
             return "flex"
-        return configured
+        return configured if configured not in _FAILED else "sdpa"
     if choice == "varlen" and not (device.type == "cuda" and half and _varlen_fn() is not None):
         logger.info("vision encoder: varlen attention needs CUDA, fp16/bf16 and torch >= 2.9; using sdpa")
         return "sdpa"
