@@ -57,8 +57,9 @@ def build(model_kind: str, size: str, device: str, seed: int = 0) -> tuple[Any, 
     """(model, tokenizer): the tiny profile, or random weights at a released size (bf16 on CUDA)."""
     size = SIZE_ALIASES[size]
     if size == "tiny":
-        model, tok = build_tiny_model(seed=seed, model_kind=model_kind)  # type: ignore[arg-type]
-        return model.to(device), tok
+        tiny: Any
+        tiny, tiny_tok = build_tiny_model(seed=seed, model_kind=model_kind)  # type: ignore[arg-type]
+        return tiny.to(device), tiny_tok
     tok = tiny_tokenizer()
     fields = dict(
         **LLM_SIZES[size],
@@ -171,7 +172,7 @@ def measure_engine(model: Any, tok: Any, items: list[DescribeItem], *, fast: boo
     elapsed = time.perf_counter() - start
     s = engine.last_stats
     tokens = [r.n_tokens for r in results]
-    out = {
+    out: dict[str, Any] = {
         "path": "fast" if fast else "standard", "objects": len(items), "batch_size": batch_size,
         "decode_slots": s.decode_slots if fast else batch_size, "seconds": elapsed,
         "objects_per_s": len(items) / elapsed, "tokens_per_object": statistics.mean(tokens) if tokens else 0.0,
@@ -200,7 +201,7 @@ def token_agreement(a: list[list[int]], b: list[list[int]]) -> dict[str, Any]:
     firsts = []
     for x, y in zip(a, b, strict=True):
         if x != y:
-            firsts.append(next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y))))
+            firsts.append(next((i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y))))
     return {"identical": same, "of": len(a), "mean_first_difference": statistics.mean(firsts) if firsts else None}
 
 

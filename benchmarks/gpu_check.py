@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import gc
 import json
 import os
@@ -97,7 +98,7 @@ def top_kernels(run: Callable[[], Any], device: str, limit: int = 15) -> list[di
         dev_us = getattr(e, "self_device_time_total", None)
         if dev_us is None:
             dev_us = getattr(e, "self_cuda_time_total", 0.0)
-        rows.append({"name": e.key[:120], "calls": int(e.count), "self_device_ms": float(dev_us) / 1e3,
+        rows.append({"name": e.key[:120], "calls": int(e.count), "self_device_ms": float(dev_us or 0.0) / 1e3,
                      "self_cpu_ms": float(e.self_cpu_time_total) / 1e3})
     key = "self_device_ms" if device == "cuda" else "self_cpu_ms"
     total = sum(r[key] for r in rows) or 1.0
@@ -215,13 +216,14 @@ def section_describe(plan: Plan, size: str) -> dict[str, Any]:
     out["breakdown_ms_per_object"] = {k: 1e3 * timed.get(f"{k}_seconds", 0.0) / per for k in
                                       ("prepare", "encode", "region", "vision", "prefill", "decode")}
     out["fast_path_failures"] = fast_path_failures()
-    out["profile_top_ops"] = top_kernels(lambda: measure_engine(
-        model, tok, scene, fast=True, batch_size=n, max_new_tokens=plan.max_new_tokens, options=strict), plan.device)
+
+    def one_scene() -> None:
+        measure_engine(model, tok, scene, fast=True, batch_size=n, max_new_tokens=plan.max_new_tokens, options=strict)
+
+    out["profile_top_ops"] = top_kernels(one_scene, plan.device)
     if plan.device == "cuda":
         out["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    del model
-    _free(plan.device)
-    return out
+    return out  # the model is freed by the caller's _free once this frame is gone
 
 
 def section_sam2(plan: Plan) -> dict[str, Any]:
@@ -367,7 +369,7 @@ def main() -> int:
         "env": lambda: section_env(plan), "sam2": lambda: section_sam2(plan), "e2e": lambda: section_e2e(plan)}
     for name in sections:
         if name.startswith("describe:"):
-            runners[name] = lambda size=name.split(":", 1)[1]: section_describe(plan, size)
+            runners[name] = functools.partial(section_describe, plan, name.split(":", 1)[1])
         if time.perf_counter() - start > args.budget_s:
             results["sections"][name] = {"status": "skipped", "reason": f"past the {args.budget_s:.0f} s budget"}
             continue
@@ -378,7 +380,7 @@ def main() -> int:
         except Exception as err:  # noqa: BLE001 - a failed section is a result; the others still run
             results["sections"][name] = {"status": "error", "error": f"{type(err).__name__}: {err}",
                                          "traceback": traceback.format_exc()[-4000:]}
-            _free(plan.device)
+        _free(plan.device)  # the section's models are unreachable now: give their memory back
         results["sections"][name]["seconds"] = time.perf_counter() - t0
         results["total_s"] = time.perf_counter() - start
         _write_json(path, results)
