@@ -41,7 +41,7 @@ from pixelrefer_core.model.image_processing_pixelrefer import process_image
 from pixelrefer_core.model.object_tokens import EncoderStats, encode_packed, encoder_flops
 from pixelrefer_core.model.prompting import DETAILED_VIDEO_CAPTION
 from pixelrefer_core.model.tiny import build_tiny_model, released_generation_config, tiny_tokenizer
-from pixelrefer_core.model.vision_attention import VisionFastPath, vision_fast_path
+from pixelrefer_core.model.vision_attention import VisionFastPath, fast_path_failures, vision_fast_path
 
 # The released LLM sizes (Lite reference §5.1); vocab 151669 after the token resize (§5.3).
 LLM_SIZES: dict[str, dict[str, Any]] = {
@@ -230,7 +230,8 @@ def vision_variants(model: Any, images: dict[Any, Any], variants: dict[str, Visi
                     repeats: int = 5) -> dict[str, Any]:
     """Encoder TFLOP/s of one packed pass over `images` per variant (None = the standard path), median of
     `repeats` timed passes after a warm-up (which includes compiling), and each variant's relative error
-    against the standard path's features."""
+    against the standard path's features; `fell_back` names a part (varlen, flex, compile) that failed in
+    the variant's warm-up, so that it measured the next choice instead."""
     enc = model.model.vision_encoder
     flops = encoder_flops(enc.config, [img.num_patches for img in images.values()])
     out: dict[str, Any] = {"patches": sum(img.num_patches for img in images.values()), "images": len(images),
@@ -257,6 +258,10 @@ def vision_variants(model: Any, images: dict[Any, Any], variants: dict[str, Visi
             rel = float((flat - ref).norm() / ref.norm())
             med = statistics.median(times)
             out[name] = {"median_s": med, "tflop_per_s": flops / 1e12 / med, "first_call_s": warm, "rel_error": rel}
+            wanted = set() if options is None else {options.attention} | ({"compile"} if options.compile else set())
+            fell_back = {k: v for k, v in fast_path_failures().items() if k in wanted}
+            if fell_back:  # the pass ran the next choice (sdpa, uncompiled): its figures are not this variant's
+                out[name]["fell_back"] = fell_back
         except Exception as err:  # noqa: BLE001 - one variant failing is a result, not the end of the check
             out[name] = {"error": f"{type(err).__name__}: {err}"}
     return out

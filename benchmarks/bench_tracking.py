@@ -177,9 +177,14 @@ def _write_jpegs(frames: list[np.ndarray], folder: str) -> str:
 
 def sam2_propagation_bench(model: str = "large", device: str = "cuda", objects: tuple[int, ...] = (1, 8, 32),
                            frames: int = 32, long_factor: int = 10, long_objects: int = 8, chunk: int = 16,
-                           height: int = 720, width: int = 1280, workdir: str | None = None) -> dict[str, Any]:
+                           height: int = 720, width: int = 1280, workdir: str | None = None,
+                           compile: bool = False, out: dict[str, Any] | None = None) -> dict[str, Any]:
     """The comparison above, as a dict (see the module docstring). `model`: 'large' (random weights at the
-    released size, saved as a checkpoint our loader reads) or 'tiny' (our 256 px test profile)."""
+    released size, saved as a checkpoint our loader reads) or 'tiny' (our 256 px test profile); `compile`:
+    our segmenter compiles its image encoder (minutes of autotuning on a GPU). `out`: filled in place as
+    each figure is measured (top-level keys are set, never mutated, so a dict that saves itself on
+    assignment keeps what a run stopped at its time limit had measured); also returned."""
+    out = {} if out is None else out
     import torch
     from sam2.build_sam import build_sam2_video_predictor
 
@@ -197,13 +202,14 @@ def sam2_propagation_bench(model: str = "large", device: str = "cuda", objects: 
         ckpt = os.path.join(work, f"sam2.1_hiera_{model}.pt")
         torch.save({"model": rand.state_dict()}, ckpt)
         del rand
-        seg = SAM2Segmenter(checkpoint=ckpt, device=device, whole_frame_frac=1.0)
+        seg = SAM2Segmenter(checkpoint=ckpt, device=device, whole_frame_frac=1.0, compile=compile)
     predictor = build_sam2_video_predictor(SAM2_CONFIGS[model], ckpt_path=None, device=device,
                                            hydra_overrides_extra=overrides, apply_postprocessing=_has_cuda_ext())
     predictor.load_state_dict(seg.predictor.state_dict())
-    out: dict[str, Any] = {"model": f"sam2.1-hiera-{model}", "image_size": seg.image_size, "device": device,
-                           "frame_size": [height, width], "chunk": chunk, "setup_s": time.perf_counter() - t0,
-                           "params_m": sum(p.numel() for p in seg.predictor.parameters()) / 1e6, "by_objects": {}}
+    out.update({"model": f"sam2.1-hiera-{model}", "image_size": seg.image_size, "device": device,
+                "frame_size": [height, width], "chunk": chunk, "compiled": compile,
+                "params_m": sum(p.numel() for p in seg.predictor.parameters()) / 1e6})
+    out["setup_s"] = time.perf_counter() - t0
     n_max = max(max(objects), long_objects)
     clip, mask_of = moving_objects(n_max, frames * long_factor, height, width)
     jpegs = _write_jpegs(clip[:frames], os.path.join(work, "x1"))
@@ -211,16 +217,20 @@ def sam2_propagation_bench(model: str = "large", device: str = "cuda", objects: 
     for n in objects:
         row = {"ours": ours(seg, clip[:frames], mask_of, n, chunk), "sam2_predictor": theirs(predictor, jpegs, mask_of, n, device)}
         row["speedup"] = row["ours"]["frames_per_s"] / row["sam2_predictor"]["frames_per_s"]
-        out["by_objects"][str(n)] = row
+        out["by_objects"] = {**out.get("by_objects", {}), str(n): row}
     long_jpegs = _write_jpegs(clip, os.path.join(work, f"x{long_factor}"))
-    out["memory"] = {
+    memory: dict[str, Any] = {
         "objects": long_objects,
-        "ours_1x": ours(seg, clip[:frames], mask_of, long_objects, chunk),
-        f"ours_{long_factor}x": ours(seg, clip, mask_of, long_objects, chunk),
-        "sam2_predictor_1x": theirs(predictor, jpegs, mask_of, 1, device),
-        f"sam2_predictor_{long_factor}x": theirs(predictor, long_jpegs, mask_of, 1, device),
+        "note": "sam2_predictor rows track 1 object (its memory grows with the clip, not the objects)",
     }
-    out["memory"]["note"] = "sam2_predictor rows track 1 object (its memory grows with the clip, not the objects)"
+    for key, run in (
+        ("ours_1x", lambda: ours(seg, clip[:frames], mask_of, long_objects, chunk)),
+        (f"ours_{long_factor}x", lambda: ours(seg, clip, mask_of, long_objects, chunk)),
+        ("sam2_predictor_1x", lambda: theirs(predictor, jpegs, mask_of, 1, device)),
+        (f"sam2_predictor_{long_factor}x", lambda: theirs(predictor, long_jpegs, mask_of, 1, device)),
+    ):
+        memory[key] = run()
+        out["memory"] = dict(memory)
     return out
 
 

@@ -113,6 +113,7 @@ class EngineStats:
         self.decode_slots = max(self.decode_slots, other.decode_slots)
         self.fast_path = self.fast_path or other.fast_path
         self.cuda_graphs = self.cuda_graphs or other.cuda_graphs
+        self.vision.timed = self.vision.timed or other.vision.timed
         for name in ("masks", "encoder_calls", "images_encoded", "patches_encoded", "globals_shared",
                      "prepare_seconds", "encode_seconds", "region_seconds"):
             setattr(self.vision, name, getattr(self.vision, name) + getattr(other.vision, name))
