@@ -518,12 +518,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = DRY if args.dry_run else GPU
     import torch
 
-    if args.dry_run:
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    elif not torch.cuda.is_available():
+    if not args.dry_run and not torch.cuda.is_available():
         print("no CUDA device: run with --dry-run on a CPU machine", file=sys.stderr)
         return 2
     if args.child:
+        if args.dry_run:  # small ops on a shared CPU: more threads contend more than they help
+            torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         return _child(plan, args.child, args.child_out)
 
     sections = ["env"]
