@@ -425,6 +425,70 @@ def _summary(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+# ---- what the device machine lacks ------------------------------------------------------------------------------
+# The nvidia-h200 image's Python packages (device KINDS.md, as read on 2026-11-17; torch 2.11, transformers
+# 5.17 there). `--requirements PART` prints the pins (this venv's versions) of what a part needs beyond
+# them, for `pip download` into the carried `.whl` folder (docs/models.md says how).
+DEVICE_IMAGE_PACKAGES = frozenset("""
+absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs botorch build certifi
+charset-normalizer chex click cloudpickle cmake colorama contourpy coverage cuda-bindings cuda-core
+cuda-pathfinder cuda-toolkit cupy-cuda13x cycler cython diffrax e3nn einops equinox etils execnet filelock
+flatbuffers flax fonttools formulaic frozenlist fsspec gpytorch grpcio h11 h5py hf-xet httpcore httpx humanize
+huggingface-hub hypothesis idna imageio iniconfig interface-meta jax jax-cuda13-pjrt jax-cuda13-plugin jaxlib
+jaxtyping jinja2 joblib kiwisolver lazy-loader lightning lightning-utilities linear-operator lineax llvmlite
+lxml markdown markdown-it-py markupsafe matplotlib mdurl meson ml-dtypes mpi4py mpmath msgpack multidict
+multipledispatch mypy-extensions nanobind narwhals networkx ninja numba numba-cuda numpy numpyro
+nvidia-cublas nvidia-cuda-cupti nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft
+nvidia-cufile nvidia-curand nvidia-cusolver nvidia-cusparse nvidia-cusparselt-cu13 nvidia-ml-py
+nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx onnx onnx-ir onnxruntime onnxscript
+opencv-python-headless optax opt-einsum opt-einsum-fx optimistix orbax-checkpoint packaging pandas pathspec
+patsy peft pillow pip pluggy portalocker prometheus-client propcache protobuf psutil pyarrow pybind11
+py-cpuinfo pygments pyparsing pyproject-hooks pyre-extensions pytest pytest-benchmark pytest-cov pytest-mock
+pytest-timeout pytest-xdist python-dateutil pytorch-lightning pyyaml regex requests rich sacrebleu safetensors
+scikit-build-core scikit-image scikit-learn scipy seaborn sentencepiece sentence-transformers setuptools
+shellingham simplejson six sortedcontainers statsmodels sympy tabulate tensorboard tensorboard-data-server
+tensorstore threadpoolctl tifffile tiktoken timm tokenizers toolz torch torchaudio torchdiffeq
+torch-geometric torchmetrics torchvision tqdm transformers treescope triton typer typing-extensions
+typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash yarl zipp
+""".split())
+# Carried even though the image has a version: ours differs and our code needs it.
+CARRY_ANYWAY = frozenset({"transformers"})
+# Never carried: torch (the image's CUDA build is the point) and the project itself (it is the working tree).
+NEVER_CARRY = frozenset({"torch", "torchvision", "pixelrefer-archive"})
+PART_ROOTS = {"compute": ("transformers", "sam2", "decord", "pycocotools"),
+              "e2e": ("pixelrefer-archive", "av"), "all": ("pixelrefer-archive", "av")}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def device_requirements(part: str) -> list[str]:
+    """`name==version` (this environment's versions) of every package `part` needs that the device image
+    lacks, with their dependencies (no extras), sorted."""
+    import importlib.metadata as md
+
+    seen: dict[str, str | None] = {}
+    todo = list(PART_ROOTS[part])
+    while todo:
+        name = _norm(todo.pop())
+        if name in seen:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            seen[name] = None
+            continue
+        seen[name] = dist.version
+        for req in dist.requires or []:
+            if "extra ==" not in req:
+                found = re.match(r"[A-Za-z0-9_.\-]+", req)
+                if found:
+                    todo.append(found.group(0))
+    return sorted(f"{n}=={v}" for n, v in seen.items() if v is not None and n not in NEVER_CARRY
+                  and (n not in DEVICE_IMAGE_PACKAGES or n in CARRY_ANYWAY))
+
+
 # ---- the run ---------------------------------------------------------------------------------------------------
 SECTIONS: dict[str, Callable[..., None]] = {"env": section_env, "sam2": section_sam2, "e2e": section_e2e}
 
@@ -512,9 +576,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds for the whole call (default 540 on the GPU, 900 for the dry run)")
     ap.add_argument("--sections", help="comma list overriding the part's sections (env, describe:SIZE, sam2, e2e)")
     ap.add_argument("--in-process", action="store_true", help="run the sections in this process (no limits)")
+    ap.add_argument("--requirements", action="store_true",
+                    help="print the pins of what --part needs beyond the device image's packages, and exit")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.requirements:
+        print("\n".join(device_requirements(args.part)))
+        return 0
     plan = DRY if args.dry_run else GPU
     import torch
 
