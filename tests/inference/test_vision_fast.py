@@ -116,3 +116,30 @@ def test_cuda_fast_path_matches_the_standard_path_in_bf16(encoder_and_batch, opt
         assert ((out - ref).norm() / ref.norm()).item() < 2e-2
     finally:
         enc.to("cpu", torch.float32)
+
+
+def test_a_failing_fast_attention_is_recorded_and_the_next_choice_gives_the_same_features(encoder_and_batch,
+                                                                                         monkeypatch):
+    import pixelrefer_core.model.modeling_vision as modeling_vision
+    import pixelrefer_core.model.vision_attention as vision_attention
+
+    monkeypatch.setattr(vision_attention, "_FAILED", {})  # this process's record, restored afterwards
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("no kernel for this shape")
+
+    monkeypatch.setattr(modeling_vision, "flex_block_attention", broken)
+    enc, pix, grid, ref = encoder_and_batch
+    with torch.no_grad():
+        with vision_fast_path(VisionFastPath("flex", strict=True)), pytest.raises(RuntimeError, match="no kernel"):
+            enc(pix, grid)
+        assert vision_attention.fast_path_failures() == {}  # strict: raised, nothing recorded
+        with vision_fast_path(VisionFastPath("flex")):
+            out = enc(pix, grid)
+            assert "flex" in vision_attention.fast_path_failures()
+            n = len(calls)
+            again = enc(pix, grid)  # not tried again
+    assert len(calls) == n
+    assert torch.allclose(out, ref, atol=1e-5) and torch.allclose(again, ref, atol=1e-5)
