@@ -68,3 +68,13 @@ def test_section_limits_share_the_budget_and_pass_on_unused_time(gpu_check):
     assert gpu_check._section_timeout("e2e", sections, 540.0, 540.0) == pytest.approx(540.0)
     # never more than what is left
     assert gpu_check._section_timeout("sam2", sections, 20.0, 540.0) == pytest.approx(20.0)
+
+
+def test_a_section_process_is_stopped_at_its_limit_and_an_ok_one_reports_its_figures(gpu_check, tmp_path):
+    with open(tmp_path / "log", "w") as log:
+        stopped = gpu_check.run_in_subprocess(["--dry-run"], "env", 0.5, log)  # importing torch alone takes longer
+        done = gpu_check.run_in_subprocess(["--dry-run"], "env", 120.0, log)
+    assert stopped["status"] == "timeout" and "limit" in stopped["error"] and stopped["returncode"] is None
+    assert done["status"] == "ok" and done["returncode"] == 0
+    assert done["result"]["device"] == "cpu" and done["result"]["cuda_available"] is False
+    assert "===== env" in (tmp_path / "log").read_text()
