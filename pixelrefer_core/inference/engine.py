@@ -9,6 +9,11 @@ init comes from its own generator seeded with the engine's seed and the padding 
 item's answer does not depend on which batch it lands in (tested: batch == single, prefix reuse ==
 one-at-a-time, fp32). On CUDA out-of-memory the batch size is halved (sticky) and the batch retried.
 
+The fast path (`engine_fast`: continuous batching over a static KV cache, CUDA graphs, the vision
+encoder's packed fast path, rows built on a thread while decoding) switches on by itself when the model
+is on CUDA (`fast_path=None`), or explicitly with `fast_path=True` (also on CPU, where it runs eagerly:
+the same tokens as the standard path, tested). `fast_path=False` keeps the standard path everywhere.
+
 `describe_one` is the one-question-at-a-time path of the official `mm_infer`: the variant's processor,
 then `model.generate(**inputs)` (transformers' generate over the multimodal embeddings).
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,10 +35,12 @@ from pixelrefer_core.model.errors import InputError
 from pixelrefer_core.model.processing_pixelrefer import PixelReferProcessor, processor_for
 
 from .decoding import greedy_decode, greedy_settings, trim_at_eos
+from .engine_fast import FastPathOptions, fast_pass, run_fast
 from .engine_full import FullPlan, FullPlanner
 from .engine_lite import LitePlan, LitePlanner
 from .generation import decode_answer
 from .items import DescribeItem, DescribeResult, EngineStats
+from .slot_decoding import unsupported_reason
 from .version import ENGINE_VERSION
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,7 @@ __all__ = [
     "DescribeItem",
     "DescribeResult",
     "EngineStats",
+    "FastPathOptions",
     "describe_one",
 ]
 
@@ -68,6 +76,10 @@ class DescribeEngine:
     progress: optional callback `progress(done, total)` after each batch.
     reuse_prefix (full model): prefill each shared prompt prefix once (False: every item prefills its
     whole prompt; the answers are the same). max_encoder_patches: cap on patches per vision-encoder pass.
+    fast_path: None = on when the model is on CUDA (and its LLM is one `slot_decoding` covers), True =
+    on (ValueError when the LLM is not covered), False = off; fast_options: the fast path's knobs
+    (`FastPathOptions`; None = chosen per device). With the fast path `batch_size` is the items per
+    vision pass and `FastPathOptions.decode_slots` the rows decoded at once (None: from free GPU memory).
     `last_stats` holds the `EngineStats` of the latest run.
     """
 
@@ -83,9 +95,19 @@ class DescribeEngine:
         *,
         reuse_prefix: bool = True,
         max_encoder_patches: int | None = None,
+        fast_path: bool | None = None,
+        fast_options: FastPathOptions | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"DescribeEngine: batch_size must be >= 1, got {batch_size}")
+        reason = unsupported_reason(model)
+        if fast_path and reason is not None:
+            raise ValueError(f"DescribeEngine: fast_path=True but {reason}")
+        on_cuda = torch.device(model.device).type == "cuda"
+        self.fast_path = bool(fast_path) if fast_path is not None else (on_cuda and reason is None)
+        self.fast_options = fast_options or FastPathOptions()
+        self.decode_slots: int | None = self.fast_options.decode_slots
+        self.decode_slots_used = 0
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
@@ -137,10 +159,30 @@ class DescribeEngine:
         self.last_stats = EngineStats()
         self.planner.start(plans)  # type: ignore[arg-type]
         order = self.planner.order(plans)  # type: ignore[arg-type]
+        if self.fast_path:
+            return run_fast(self, items, plans, order)
         results: list[DescribeResult | None] = [None] * len(items)
-        done, pos, total = 0, 0, len(items)
-        while pos < total:
-            chunk = order[pos : pos + self.batch_size]
+        self._run_standard(items, plans, order, results)
+        return results  # type: ignore[return-value]
+
+    def _fast_pass(
+        self, items: Sequence[DescribeItem], plans: Sequence[Plan], order: Sequence[int]
+    ) -> Iterator[tuple[int, DescribeResult]]:
+        """(item index, result) of the items of `order` through the fast path, as they finish."""
+        return fast_pass(self, items, plans, order)
+
+    def _run_standard(
+        self,
+        items: Sequence[DescribeItem],
+        plans: Sequence[Plan],
+        order: Sequence[int],
+        results: list[DescribeResult | None],
+    ) -> None:
+        """Today's path: batches of `batch_size` in `order`, each decoded to its longest answer."""
+        total = len(items)
+        done, pos = total - len(order), 0
+        while pos < len(order):
+            chunk = list(order[pos : pos + self.batch_size])
             try:
                 out = self._run_batch([items[i] for i in chunk], [plans[i] for i in chunk])
             except Exception as err:
@@ -160,7 +202,6 @@ class DescribeEngine:
             logger.info("described %d/%d items (batch of %d)", done, total, len(chunk))
             if self.progress is not None:
                 self.progress(done, total)
-        return results  # type: ignore[return-value]
 
 
 def describe_one(

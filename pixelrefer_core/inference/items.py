@@ -48,7 +48,9 @@ class DescribeItem:
 @dataclass
 class DescribeResult:
     """key: the item's key; token_ids: generated ids (eos excluded); text: decoded, special tokens skipped,
-    stripped; n_tokens: len(token_ids); latency_ms: wall time of the item's batch divided by its size."""
+    stripped; n_tokens: len(token_ids); latency_ms: wall time of the item's batch divided by its size
+    (standard path), or the item's own time from the start of its vision pass to its last token (fast
+    path, where items of one vision pass finish at different times)."""
 
     key: Hashable
     token_ids: list[int]
@@ -66,6 +68,12 @@ class EngineStats:
     item's whole prompt would cost (the same for Lite, which shares no prefix); prefixes_prefilled:
     shared prefixes computed; visual_inputs_encoded: images / videos encoded for the full model;
     generated_tokens: new tokens kept; vision: the vision-encoder passes (`EncoderStats`).
+    Fast path only: fast_path (the run took it); decode_steps: decode passes over all slots; refills: rows
+    that took a slot while other rows were decoding (continuous batching); decode_slots: most slots used;
+    cuda_graphs: the decode step ran as a CUDA graph; vision_seconds: wall time building rows (vision
+    passes, object tokens, prefix prefills); prefill_seconds / decode_seconds: wall time of the slot
+    decoder's prefill passes and decode steps (building rows overlaps them when done on a thread; device
+    work is in these times only with `FastPathOptions.timed`).
     """
 
     items: int = 0
@@ -76,6 +84,14 @@ class EngineStats:
     visual_inputs_encoded: int = 0
     generated_tokens: int = 0
     vision: EncoderStats = field(default_factory=EncoderStats)
+    fast_path: bool = False
+    decode_steps: int = 0
+    refills: int = 0
+    decode_slots: int = 0
+    cuda_graphs: bool = False
+    vision_seconds: float = 0.0
+    prefill_seconds: float = 0.0
+    decode_seconds: float = 0.0
 
     def add(self, other: EngineStats) -> None:
         """Add another run's (or batch's) counts to these."""
@@ -87,9 +103,19 @@ class EngineStats:
             "prefixes_prefilled",
             "visual_inputs_encoded",
             "generated_tokens",
+            "decode_steps",
+            "refills",
+            "vision_seconds",
+            "prefill_seconds",
+            "decode_seconds",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("masks", "encoder_calls", "images_encoded", "patches_encoded", "globals_shared"):
+        self.decode_slots = max(self.decode_slots, other.decode_slots)
+        self.fast_path = self.fast_path or other.fast_path
+        self.cuda_graphs = self.cuda_graphs or other.cuda_graphs
+        self.vision.timed = self.vision.timed or other.vision.timed
+        for name in ("masks", "encoder_calls", "images_encoded", "patches_encoded", "globals_shared",
+                     "prepare_seconds", "encode_seconds", "region_seconds"):
             setattr(self.vision, name, getattr(self.vision, name) + getattr(other.vision, name))
         self.vision.flops_per_call.extend(other.vision.flops_per_call)
 

@@ -18,6 +18,7 @@ mask order, so results are reproducible and independent of batching.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -71,6 +72,9 @@ class EncoderStats:
     masks: masks tokenised; encoder_calls: vision-encoder passes; images_encoded / patches_encoded: images
     and 14x14 patches in those passes; globals_shared: global images reused instead of encoded again;
     flops_per_call: estimated FLOPs of each pass (`encoder_flops`).
+    timed (set it before the call; benchmarks): synchronise the device around each phase and add its wall
+    time to prepare_seconds (SAOT crops, resizing, patch rows: CPU), encode_seconds (the vision-encoder
+    passes) and region_seconds (pooling, k-means, OCI, token MLP). Off by default: no extra syncs.
     """
 
     masks: int = 0
@@ -79,6 +83,10 @@ class EncoderStats:
     patches_encoded: int = 0
     globals_shared: int = 0
     flops_per_call: list[int] = field(default_factory=list)
+    timed: bool = False
+    prepare_seconds: float = 0.0
+    encode_seconds: float = 0.0
+    region_seconds: float = 0.0
 
     @property
     def flops(self) -> int:
@@ -138,6 +146,7 @@ def encode_packed(
     keys = list(images)
     sizes = {k: images[k].num_patches for k in keys}
     feats: dict[ImageKey, torch.Tensor] = {}
+    start = _clock(stats, device)
     for chunk in _chunks(keys, sizes, max_patches):
         pix = torch.from_numpy(np.concatenate([images[k].pixel_values for k in chunk])).to(device)
         if round_bf16:
@@ -153,7 +162,16 @@ def encode_packed(
             stats.images_encoded += len(chunk)
             stats.patches_encoded += sum(seqlens)
             stats.flops_per_call.append(encoder_flops(vision_encoder.config, seqlens))
+    if stats is not None and stats.timed:
+        stats.encode_seconds += _clock(stats, device) - start
     return feats
+
+
+def _clock(stats: EncoderStats | None, device: torch.device | str) -> float:
+    """perf_counter, after synchronising `device` when `stats.timed` (so phases are timed, not launched)."""
+    if stats is not None and stats.timed and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 @torch.no_grad()
@@ -188,6 +206,7 @@ def compute_object_tokens(
     dtype = dtype or param.dtype
     device = torch.device(device) if device is not None else param.device
 
+    start = _clock(stats, device)
     images: dict[ImageKey, ProcessedImage] = {}
     per_request: list[list[_MaskEntry]] = []
     for r, req in enumerate(requests):
@@ -228,6 +247,8 @@ def compute_object_tokens(
         if stats is not None:
             stats.masks += len(saot.objects)
 
+    if stats is not None and stats.timed:
+        stats.prepare_seconds += _clock(stats, device) - start
     feats = encode_packed(
         vision_encoder,
         images,
@@ -257,6 +278,9 @@ def compute_object_tokens(
             locals_.append(feats[e.local])
             globals_.append(feats[e.glob])
             gens.append(gen)
+    start = _clock(stats, device)
     tokens = region_encoder(crop_feats, grids, boxes, sizes, locals_, globals_, generators=gens)
+    if stats is not None and stats.timed:
+        stats.region_seconds += _clock(stats, device) - start
     counts = [len(entries) * mask_num for entries in per_request]
     return list(tokens.split(counts))
