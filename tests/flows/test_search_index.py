@@ -274,3 +274,23 @@ def test_a_describe_run_indexes_what_it_describes(prefect_server, clean_run, tmp
     assert len(new) == summary.describe_units_done
     n_desc, n_vec = _searchable(root)
     assert n_vec == n_desc
+
+
+def test_a_done_archive_run_with_a_new_embedder_only_indexes(prefect_server, clean_run, tmp_path, tiny_settings,
+                                                              capsys):
+    """The no-op shortcut of `pixelrefer run` must not swallow index work: a done archive run with another
+    embedder indexes every description with it; run again, it has nothing to do (no flow runs)."""
+    from flows.commands._pipeline import run_pipeline
+
+    root = str(tmp_path / "store")
+    shutil.copytree(clean_run[0], root)
+    before = _vector_files(root)
+    settings = tiny_settings(root, _archive_of(clean_run[0]), embedder="wordllama:l2_supercat:64")
+    capsys.readouterr()
+    assert run_pipeline("run", settings, "archive") == 0
+    assert ":64: " in capsys.readouterr().out  # the summary's "index with wordllama:...:64: N unit(s) indexed"
+    now = _vector_files(root)
+    assert len(now) == 2 * len(before) and all(now[p] == before[p] for p in before)
+    assert run_pipeline("run", settings, "archive") == 0
+    assert "index with" not in capsys.readouterr().out  # the no-op summary: no flow ran
+    assert _vector_files(root) == now
