@@ -38,7 +38,8 @@ noise; they only show that the pipeline runs end to end. With the released weigh
   pixelrefer run ARCHIVE --store DIR --model Alibaba-DAMO-Academy/PixelRefer-Lite-2B \\
       --sam2 facebook/sam2.1-hiera-large --device cuda
 
-and ask your own questions with `pixelrefer query --store DIR "SELECT ..."`."""
+then search by meaning with `pixelrefer search --store DIR "a person carrying a red bag"` (every
+description is already embedded) and ask your own questions with `pixelrefer query --store DIR "SELECT ..."`."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
