@@ -27,7 +27,9 @@ Nothing here imports fsspec, s3fs or duckdb at module level.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +37,8 @@ if TYPE_CHECKING:
     import duckdb
     from fsspec import AbstractFileSystem
 
-__all__ = ["OBJECT_STORE_PROTOCOLS", "duckdb_offline", "has_atomic_put", "is_url", "protocols", "put_atomic", "put_if_absent",
-           "register_filesystem", "root_filesystem"]
+__all__ = ["OBJECT_STORE_PROTOCOLS", "duckdb_offline", "has_atomic_put", "is_url", "local_views_path", "protocols",
+           "put_atomic", "put_if_absent", "register_filesystem", "root_filesystem"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,17 @@ OBJECT_STORE_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abf
 def is_url(root: str) -> bool:
     """True for an fsspec URL (``proto://...``) other than ``file://``."""
     return "://" in root and not root.startswith("file://")
+
+
+def local_views_path(root: str) -> str:
+    """Where this machine keeps the views file of the remote store `root` when none is given:
+    ``$XDG_CACHE_HOME/pixelrefer/views/<digest of the URL>/views.duckdb`` (``~/.cache`` by default). DuckDB
+    writes its database file in place, so it lives on a local disk; every machine builds its own from the
+    store (the views file records the store's URL, storage.refresh), and the same URL always maps to the
+    same file, so each command of a machine finds the views the previous one refreshed."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    digest = hashlib.sha256(root.rstrip("/").encode()).hexdigest()[:16]
+    return os.path.join(cache, "pixelrefer", "views", digest, "views.duckdb")
 
 
 def protocols(fs: AbstractFileSystem) -> tuple[str, ...]:

@@ -17,7 +17,8 @@ every method that would write raises ReadOnlyStoreError saying what needs write 
 
 Local roots are plain paths. A root may also be an fsspec URL (``s3://bucket/prefix``; storage.remote):
 the Parquet files and ``_store/`` live there, the catalog must be a database every writer reaches
-(``catalog_url``, e.g. PostgreSQL) and the views file is a local file of each machine (``db_path``).
+(``catalog_url``, e.g. PostgreSQL) and the views file is a local file of each machine (``db_path``,
+default `storage.remote.local_views_path`: one folder per store URL in the user's cache folder).
 Unit files are then written as one PUT each (atomic on object stores), and DuckDB reads them through the
 same fsspec filesystem registered on its connections.
 """
@@ -38,7 +39,14 @@ from storage.catalog import Catalog
 from storage.errors import ReadOnlyStoreError, StoreError
 from storage.layout import COMPRESSION, TABLE_NAMES
 from storage.lockdown import META_DIR
-from storage.remote import has_atomic_put, is_url, put_atomic, put_if_absent, root_filesystem
+from storage.remote import (
+    has_atomic_put,
+    is_url,
+    local_views_path,
+    put_atomic,
+    put_if_absent,
+    root_filesystem,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -117,9 +125,7 @@ class Store:
                                  "a database every worker reaches")
             catalog_url = f"sqlite:///{os.path.join(path, 'catalog.sqlite')}"
         if db_path is None:
-            if fs is not None:
-                raise StoreError(f"store {text} is not a local folder: pass a local db_path for its views file")
-            db_path = os.path.join(path, "views.duckdb")
+            db_path = local_views_path(root_str) if fs is not None else os.path.join(path, "views.duckdb")
         elif is_url(db_path):
             raise StoreError(f"views file {db_path}: must be a local path (DuckDB writes it in place)")
         store = cls(root=root_str, db_path=os.path.abspath(db_path), catalog=Catalog(catalog_url, read_only=read_only),

@@ -179,6 +179,7 @@ def test_incremental_refresh_verify_and_quarantine_on_s3(s3_store, fx):
     s3_store.catalog.mark_done("describe", fx.VIDEO_B, "desc-v1", rows=1)
     s3_store.write_unit("descriptions", fx.VIDEO_B, "desc-v2", table_from_records("descriptions", [
         fx.description_row(fx.VIDEO_B, fx.NEW_TRACK, [1], "desc-v2", "Describe.", "caption", "A bus.", fx.T0)]))
+    s3_store.catalog.mark_done("describe", fx.VIDEO_B, "desc-v2", rows=1)
     report = s3_store.refresh_views()
     assert report.incremental and (report.added, report.changed, report.removed) == (1, 0, 0)
     assert s3_store.refresh_views().unchanged
@@ -244,3 +245,37 @@ def test_processes_opening_a_new_s3_store_at_once_agree_on_its_identity(s3_root,
     assert all(len(set(per_round)) == 1 for per_round in zip(*ids, strict=True))
     for r, per_round in enumerate(zip(*ids, strict=True)):
         assert _keys(f"{s3_root}/round-{r}") == sorted(["_store/store_id", f"_store/store-{per_round[0]}.id"])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """`pixelrefer ARGS` in a new process (its environment: the S3 endpoint, credentials, PGPASSWORD)."""
+    return subprocess.run([sys.executable, "-m", "flows", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_query_and_status_commands_work_on_an_s3_store_with_its_catalog_url(s3_store, populated, fx, tmp_path):
+    """`--store s3://...` with `--catalog-url`: query --refresh builds this machine's views file and answers from
+    the store's Parquet on S3; status reads the catalog (SQLite or PostgreSQL) and the views."""
+    fx.populate(s3_store)
+    s3_store.catalog.mark_done("track", fx.VIDEO_B, "track-x", rows=1)
+    url, root = s3_store.catalog.url, s3_store.root
+    env_cache = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path / "machine-cache")  # this "machine"'s own views folder
+    try:
+        res = _cli("query", "--store", root, "--catalog-url", url, "--refresh", "--format", "json",
+                   "SELECT video_id, object_id, color FROM latest_objects ORDER BY ALL")
+        assert res.returncode == 0, res.stderr
+        got = sorted((r["video_id"], r["object_id"], r["color"]) for r in json.loads(res.stdout))
+        populated.refresh_views()  # the same rows in a local store: what the S3 store must answer
+        want = sorted(tuple(r) for r in run_query(populated.db_path, "SELECT video_id, object_id, color FROM latest_objects")[1])
+        assert got == want and len(got) == 4
+        assert list((tmp_path / "machine-cache" / "pixelrefer" / "views").glob("*/views.duckdb"))
+        res = _cli("status", "--store", root, "--catalog-url", url)
+        assert res.returncode == 0, res.stderr
+        assert f"store {root}" in res.stdout
+        assert [line.split() for line in res.stdout.splitlines() if line.strip().startswith("track ")] == \
+            [["track", "done", "1"]]
+    finally:
+        if env_cache is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = env_cache
