@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import ctypes
 import glob
+import json
 import os
 import secrets
 import shutil
@@ -32,7 +33,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["LOOPBACK", "MotoServer", "PostgresServer", "PrefectServer", "PrefectWorker", "find_pg_bin", "free_port",
+__all__ = ["LOOPBACK", "MotoServer", "api", "process_tree", "PostgresServer", "PrefectServer", "PrefectWorker", "find_pg_bin", "free_port",
            "s3_env", "wait_until"]
 
 LOOPBACK = "127.0.0.1"
@@ -76,6 +77,35 @@ def _tail(log: Path | None, n: int = 3000) -> str:
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
         return 200 <= resp.status < 500
+
+
+def api(api_url: str, path: str, body: dict | None = None, method: str | None = None):
+    """One JSON call to a Prefect server's REST API (`api_url` ends in /api)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{api_url}{path}", data=data, method=method or ("POST" if data else "GET"),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
+        return json.loads(resp.read() or b"null")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every descendant (from /proc; Prefect starts flow runs in their own sessions, so a process
+    group does not hold them all)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
 
 
 def _stop_group(proc: subprocess.Popen, timeout_s: float = 15.0) -> None:
@@ -291,7 +321,11 @@ class PrefectServer:
 
     def stop(self) -> None:
         if self.proc is not None:
+            tree = process_tree(self.proc.pid)
             _stop_group(self.proc, timeout_s=20)
+            for pid in tree[1:]:  # flow runs still running in their own sessions
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc = None
         shutil.rmtree(self.home, ignore_errors=True)
 
@@ -320,13 +354,18 @@ class PrefectWorker:
         return self
 
     def kill(self) -> None:
-        """SIGKILL the worker and every process it started (the machine dies)."""
+        """SIGKILL the worker and every process it started, flow runs included (the machine dies)."""
         if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+            for pid in process_tree(self.proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
         if self.proc is not None:
+            tree = process_tree(self.proc.pid)
             _stop_group(self.proc, timeout_s=20)
+            for pid in tree[1:]:  # flow runs still running in their own sessions
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.proc = None
