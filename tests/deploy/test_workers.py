@@ -252,8 +252,8 @@ def test_two_workers_do_every_unit_once_with_the_tables_of_one_process_and_a_dea
     assert len(intervals) >= 2  # the describe batches of both flow runs went through the limit
     assert _max_concurrent(intervals, slack_s=0.05) <= GPU_LIMIT
 
-    # -- run 2, on a new store: the first machine to finish a unit dies (SIGKILL) mid-run; the other takes
-    # its units over once their lease lapsed
+    # -- run 2, on a new store: the machine describing first dies (SIGKILL) with its describe claims held;
+    # the other takes them over once their lease lapsed
     url2 = d.pg.create_database("deploy_run2")
     store2 = f"s3://{BUCKET}/store-2"
     _deploy(d, _settings(d, store2, url2))
@@ -261,17 +261,20 @@ def test_two_workers_do_every_unit_once_with_the_tables_of_one_process_and_a_dea
     deadline = time.monotonic() + 300
     victim = None
     while victim is None:
-        assert time.monotonic() < deadline, "no unit of run 2 was done in 300 s"
-        units = _units(url2) if _has_units(url2) else []
-        done = [u for u in units if u["state"] == "done"]
-        if done:
-            victim = done[0]["worker_id"].split(".example", 1)[0]
+        assert time.monotonic() < deadline, "no describe unit of run 2 was claimed in 300 s"
+        running = [u for u in (_units(url2) if _has_units(url2) else [])
+                   if u["stage"] == "describe" and u["state"] == "running"]
+        if running:
+            victim = running[0]["worker_id"].split(".example", 1)[0]
         else:
             time.sleep(0.1)
-    assert sum(u["stage"] == "describe" and u["state"] == "done" for u in _units(url2)) < len(_scenes()), \
-        "run 2 was over before a machine could be killed mid-run"
     d.workers[victim].kill()
     killed_at = time.monotonic()
+    held = [u for u in _units(url2) if u["state"] == "running" and u["worker_id"].startswith(victim)]
+    assert held, "the machine was killed after its describe batch: nothing left to take over"
+    # the dead machine also held the GPU slot: Prefect frees it when its lease (300 s) expires; the operator's
+    # step of docs/deployment.md frees it at once (no other machine holds a slot here)
+    d.cli("gcl", "update", "pixelrefer-gpu", "--active-slots", "0")
     # the survivor finishes its flow run (the victim's stays "running" in Prefect: nobody is left to say)...
     deadline = time.monotonic() + 300
     while not any(d.flow_run(r)["state_type"] == "COMPLETED" for r in first):
@@ -284,6 +287,10 @@ def test_two_workers_do_every_unit_once_with_the_tables_of_one_process_and_a_dea
     assert final["state_type"] == "COMPLETED", final["state"]
     units = _units(url2)
     assert all(u["state"] == "done" for u in units), [u for u in units if u["state"] != "done"]
+    taken_over = {(u["stage"], u["video_id"], u["unit_key"]) for u in held}
+    assert all(not u["worker_id"].startswith(victim) for u in units
+               if (u["stage"], u["video_id"], u["unit_key"]) in taken_over)
+    print(f"killed {victim} holding {len(held)} claim(s); the other machine redid them")
     assert _snapshot(store2) == reference
 
 
