@@ -162,14 +162,22 @@ Prepare = Callable[[duckdb.DuckDBPyConnection], None]
 
 
 def open_views(db_path: str | os.PathLike[str], root: str | None = None,
-               limits: QueryLimits = DEFAULT_LIMITS, prepare: Prepare | None = None) -> duckdb.DuckDBPyConnection:
+               limits: QueryLimits = DEFAULT_LIMITS, prepare: Prepare | None = None,
+               fs: Any = None) -> duckdb.DuckDBPyConnection:
     """The views file opened read-only and locked down (storage.lockdown); `root` defaults to its folder.
     `prepare(con)` runs before the configuration is locked (e.g. to register scalar functions).
 
+    A remote `root` (an fsspec URL, storage.remote) is read through its fsspec filesystem (`fs`, made
+    from the URL when not given), registered on the connection before the lockdown: the lockdown then
+    allows that store's folders and nothing else, there as on a local disk.
+
     A views file of the previous format (absolute paths, no native tables) is read with every table
     folder of its store allowed, until the next refresh rebuilds it."""
+    from storage.remote import is_url, register_filesystem, root_filesystem
+
     db_path = os.fspath(db_path)
-    root = os.path.abspath(root or os.path.dirname(os.path.abspath(db_path)))
+    remote = root is not None and is_url(root)
+    root = root.rstrip("/") if remote and root else os.path.abspath(root or os.path.dirname(os.path.abspath(db_path)))
     if not os.path.isfile(db_path):
         raise StoreError(
             f"no views database at {db_path}: open the store and refresh its views "
@@ -180,6 +188,8 @@ def open_views(db_path: str | os.PathLike[str], root: str | None = None,
     except duckdb.Error as exc:
         raise StoreError(f"cannot open views database {db_path}: {exc}") from exc
     try:
+        if remote:
+            register_filesystem(con, fs if fs is not None else root_filesystem(root)[0])
         legacy = not _is_current_format(con)
         lock_down(con, root, limits, legacy=legacy, prepare=prepare)
     except BaseException:

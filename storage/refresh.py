@@ -51,10 +51,11 @@ from storage.views_file import (
     create_views,
     file_counts,
     materialized_versions,
+    open_build,
     read_info,
     replace_table,
-    sql_str,
     update_table,
+    view_base,
 )
 
 if TYPE_CHECKING:
@@ -93,10 +94,10 @@ class _Entry:
     mtime_ns: int
 
 
-def _usable(info: dict[str, str], store_id: str | None) -> bool:
+def _usable(info: dict[str, str], store_id: str | None, base: str) -> bool:
     """Can this views file be updated in place (rather than rebuilt)?"""
     return (info.get("format") == FORMAT_VERSION and info.get("store_id") == (store_id or "")
-            and info.get("tables") == materialized_versions())
+            and info.get("tables") == materialized_versions() and info.get("root", "") == base.rstrip("/"))
 
 
 def _old_folders(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], int]:
@@ -180,11 +181,11 @@ def _apply(con: duckdb.DuckDBPyConnection, store: Store, diff: _Diff) -> None:
 
 def _build(tmp: str, store: Store, report: RefreshReport, store_id: str | None) -> None:
     """Bring the DuckDB file `tmp` (a copy of the current views file, or absent) up to date."""
-    con = duckdb.connect(tmp)
+    base = view_base(store)
+    con = open_build(tmp, store)
     try:
-        con.execute(f"SET file_search_path = {sql_str(store.root)}")
         info = read_info(con) if report.incremental else {}
-        old_folders = _old_folders(con) if _usable(info, store_id) else None
+        old_folders = _old_folders(con) if _usable(info, store_id, base) else None
         trusted = {k: m for k, m in (old_folders or {}).items() if m >= 0}
         listing = scan_unit_files(store, trusted)
         catalog_sig = catalog_signature(store)
@@ -206,8 +207,7 @@ def _build(tmp: str, store: Store, report: RefreshReport, store_id: str | None) 
             for leftover in (tmp, tmp + ".wal"):
                 if os.path.exists(leftover):
                     os.remove(leftover)
-            con = duckdb.connect(tmp)
-            con.execute(f"SET file_search_path = {sql_str(store.root)}")
+            con = open_build(tmp, store)
             create_internal(con)
             info = {}
             listing = scan_unit_files(store, None)  # every folder's files
@@ -218,10 +218,11 @@ def _build(tmp: str, store: Store, report: RefreshReport, store_id: str | None) 
             "mtime_ns": pa.array(list(listing.folders.values()), pa.int64())}, schema=FOLDERS))
         if info.get("catalog") != catalog_sig:
             catalog_copies(con, store)
-        union, view_sql = create_views(con, store_id, info.get("view_sql", ""))
+        union, view_sql = create_views(con, store_id, info.get("view_sql", ""), base)
         report.files = file_counts(con)
+        # root: '' for a local store (its views name files relative to it), the URL of a remote one
         meta = {"format": FORMAT_VERSION, "store_id": store_id or "", "views": views_digest(), "catalog": catalog_sig,
-                "view_sql": view_sql,
+                "view_sql": view_sql, "root": base.rstrip("/"),
                 "tables": materialized_versions(), "union_by_name": ",".join(union),
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         replace_table(con, "info", pa.table({"key": list(meta), "value": list(meta.values())}))

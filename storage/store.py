@@ -13,13 +13,19 @@ A unit is written to ``.tmp-<uuid>.parquet.partial`` in its final folder and ren
 globs (``*.parquet``). Temporaries older than `stale_temp_s` are removed when the store is opened.
 
 A store opened ``read_only`` creates, cleans and writes nothing (its catalog is opened read-only too);
-every method that would write raises ReadOnlyStoreError saying what needs write access. Local roots
-are plain paths; an fsspec URL root works for the files (it needs an explicit catalog URL and a local
-db_path for the views file).
+every method that would write raises ReadOnlyStoreError saying what needs write access.
+
+Local roots are plain paths. A root may also be an fsspec URL (``s3://bucket/prefix``; storage.remote):
+the Parquet files and ``_store/`` live there, the catalog must be a database every writer reaches
+(``catalog_url``, e.g. PostgreSQL) and the views file is a local file of each machine (``db_path``,
+default `storage.remote.local_views_path`: one folder per store URL in the user's cache folder).
+Unit files are then written as one PUT each (atomic on object stores), and DuckDB reads them through the
+same fsspec filesystem registered on its connections.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -33,6 +39,14 @@ from storage.catalog import Catalog
 from storage.errors import ReadOnlyStoreError, StoreError
 from storage.layout import COMPRESSION, TABLE_NAMES
 from storage.lockdown import META_DIR
+from storage.remote import (
+    has_atomic_put,
+    is_url,
+    local_views_path,
+    put_atomic,
+    put_if_absent,
+    root_filesystem,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -60,10 +74,6 @@ def _check_name(kind: str, value: str) -> None:
         )
 
 
-def _is_url(root: str) -> bool:
-    return "://" in root and not root.startswith("file://")
-
-
 @dataclass
 class Store:
     """An open store. Build with `Store.open`; `root` is absolute (local) or a URL."""
@@ -88,12 +98,10 @@ class Store:
         """Open (or with `create`, make) the store at `root` and its catalog; see the module docstring."""
         text = os.fspath(root)
         fs = None
-        if _is_url(text):
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(text)
-            exists = fs.exists(path)
+        if is_url(text):
+            fs, path = root_filesystem(text)
             root_str = text.rstrip("/")
+            exists = fs.exists(f"{path}/{META_DIR}/{_ID_FILE}") or fs.exists(path)
         else:
             path = root_str = os.path.abspath(text.removeprefix("file://"))
             if os.path.exists(path) and not os.path.isdir(path):
@@ -112,12 +120,14 @@ class Store:
                 raise ReadOnlyStoreError(path, "opening the store for writing (open it with read_only=True to read it)")
         if catalog_url is None:
             if fs is not None:
-                raise StoreError(f"store root {text} is not local: pass catalog_url (e.g. a PostgreSQL URL)")
+                raise StoreError(f"store {text} is not a local folder: give its catalog's URL (--catalog-url or "
+                                 "PIXELREFER_CATALOG_URL, e.g. postgresql+psycopg://user@host/pixelrefer), "
+                                 "a database every worker reaches")
             catalog_url = f"sqlite:///{os.path.join(path, 'catalog.sqlite')}"
         if db_path is None:
-            if fs is not None:
-                raise StoreError(f"store root {text} is not local: pass a local db_path for the views")
-            db_path = os.path.join(path, "views.duckdb")
+            db_path = local_views_path(root_str) if fs is not None else os.path.join(path, "views.duckdb")
+        elif is_url(db_path):
+            raise StoreError(f"views file {db_path}: must be a local path (DuckDB writes it in place)")
         store = cls(root=root_str, db_path=os.path.abspath(db_path), catalog=Catalog(catalog_url, read_only=read_only),
                     read_only=read_only, _fs=fs)
         if not read_only:
@@ -137,7 +147,7 @@ class Store:
 
     @property
     def is_local(self) -> bool:
-        return not _is_url(self.root)
+        return not is_url(self.root)
 
     def table_dir(self, table_name: str) -> str:
         if table_name not in TABLE_NAMES:
@@ -170,9 +180,13 @@ class Store:
         if value is None and not self.read_only:
             value = self._create_store_id(meta, id_file)
         if value is not None:
-            if not self.read_only and not self.fs.exists(f"{meta}/store-{value}.id"):
-                with self.fs.open(f"{meta}/store-{value}.id", "w") as fh:
-                    fh.write(value + "\n")
+            marker = f"{meta}/store-{value}.id"
+            if not self.read_only and not self.fs.exists(marker):
+                if self.is_local:
+                    with open(marker, "w") as fh:
+                        fh.write(value + "\n")
+                else:
+                    put_atomic(self.fs, marker, (value + "\n").encode())
             self._store_id = value
         return value
 
@@ -180,18 +194,25 @@ class Store:
         self.fs.makedirs(meta, exist_ok=True)
         candidate = uuid.uuid4().hex
         if self.is_local:
-            try:  # first writer wins: O_EXCL, then everyone reads the winner's id
-                fd = os.open(id_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # first writer wins: the id is written to a temporary file, then hard-linked to its name (which
+            # fails if the name exists), so nobody ever reads the name before it has its content
+            tmp = os.path.join(meta, f"{TEMP_PREFIX}{candidate}.id")
+            with open(tmp, "w") as fh:
+                fh.write(candidate + "\n")
+            try:
+                os.link(tmp, id_file)
             except FileExistsError:
                 pass
-            else:
-                with os.fdopen(fd, "w") as fh:
+            except OSError:  # no hard links on this filesystem: exclusive create, then the content
+                with contextlib.suppress(FileExistsError), open(id_file, "x") as fh:
                     fh.write(candidate + "\n")
+            finally:
+                os.remove(tmp)
             with open(id_file) as fh:
                 return fh.read().strip() or candidate
-        with self.fs.open(id_file, "w") as fh:  # object stores: no O_EXCL; a race leaves the last writer's
-            fh.write(candidate + "\n")
-        return candidate
+        # object stores: a conditional PUT (If-None-Match), so concurrent openers agree on one identity
+        put_if_absent(self.fs, id_file, (candidate + "\n").encode())
+        return self.fs.cat_file(id_file).decode().strip() or candidate
 
     # -- units --------------------------------------------------------------------------------------
     def write_unit(self, table_name: str, video_id: str, unit_key: str, table: pa.Table) -> str:
@@ -215,12 +236,15 @@ class Store:
                 f"not {video_id!r}"
             )
         compression = COMPRESSION.get(table_name, "snappy")
-        with atomic_path(final, None if self.is_local else self.fs, suffix=TEMP_SUFFIX) as tmp:
-            if self.is_local:
+        if self.is_local:
+            with atomic_path(final, suffix=TEMP_SUFFIX) as tmp:
                 pq.write_table(table, tmp, compression=compression)
-            else:
-                with self.fs.open(tmp, "wb") as fh:
-                    pq.write_table(table, fh, compression=compression)
+        else:  # the whole file in memory, then one PUT (storage.remote: atomic on object stores)
+            import pyarrow as pa
+
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink, compression=compression)
+            put_atomic(self.fs, final, sink.getvalue().to_pybytes())
         log.debug("wrote %s (%d rows)", final, table.num_rows)
         return final
 
@@ -255,11 +279,11 @@ class Store:
         self.require_writable("removing stale temporary files")
         removed = 0
         now = time.time()
-        for path in self._temporaries():
+        for path, local in self._temporaries():
             try:
-                age = now - (os.path.getmtime(path) if self.is_local else self.fs.modified(path).timestamp())
+                age = now - (os.path.getmtime(path) if local else self.fs.modified(path).timestamp())
                 if age >= older_than_s:
-                    if self.is_local:
+                    if local:
                         os.remove(path)
                     else:
                         self.fs.rm(path)
@@ -270,11 +294,15 @@ class Store:
             log.info("removed %d stale temporary file(s) under %s", removed, self.root)
         return removed
 
-    def _temporaries(self) -> list[str]:
-        """Writers' temporaries in the unit folders and next to the views file (local: names only, no stat)."""
+    def _temporaries(self) -> list[tuple[str, bool]]:
+        """(path, is local) of writers' temporaries in the unit folders and next to the views file (local:
+        names only, no stat). An object store holds none (units are written in one PUT): not listed."""
+        views = [(p, True) for p in self._views_temporaries()]
         if not self.is_local:
-            patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*{TEMP_SUFFIX}" for t in TABLE_NAMES]
-            return [p for pattern in patterns for p in self.fs.glob(pattern)]
+            if has_atomic_put(self.fs):
+                return views
+            patterns = [f"{self.table_dir(t)}/video_id=*/{TEMP_PREFIX}*" for t in TABLE_NAMES]
+            return [(p, False) for pattern in patterns for p in self.fs.glob(pattern)] + views
         out = []
         for table in TABLE_NAMES:
             try:
@@ -283,13 +311,19 @@ class Store:
                 continue
             for folder in folders:
                 try:
-                    out += [e.path for e in os.scandir(folder)
+                    out += [(e.path, True) for e in os.scandir(folder)
                             if e.name.startswith(TEMP_PREFIX) and e.name.endswith(TEMP_SUFFIX)]
                 except FileNotFoundError:
                     continue
+        return out + views
+
+    def _views_temporaries(self) -> list[str]:
         folder = os.path.dirname(self.db_path)
-        out += [os.path.join(folder, n) for n in os.listdir(folder) if n.startswith(".views-") and ".duckdb.partial" in n]
-        return out
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:  # a remote store's local views folder, before the first refresh
+            return []
+        return [os.path.join(folder, n) for n in names if n.startswith(".views-") and ".duckdb.partial" in n]
 
     # -- health (storage.health) --------------------------------------------------------------------
     def check_unit(self, table_name: str, video_id: str, unit_key: str,
@@ -340,7 +374,7 @@ class Store:
         elif not os.path.isfile(self.db_path):
             raise StoreError(f"no views database at {self.db_path}: the store's views were never refreshed"
                              + (" (that needs write access)" if self.read_only else ""))
-        return open_views(self.db_path, self.root, limits or DEFAULT_LIMITS)
+        return open_views(self.db_path, self.root, limits or DEFAULT_LIMITS, fs=None if self.is_local else self.fs)
 
     def read_table(self, table_name: str, filter_sql: str | None = None) -> pa.Table:
         """Rows of a table or view, optionally filtered by ONE boolean expression over its columns (e.g.

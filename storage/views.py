@@ -16,10 +16,13 @@ storage.refresh), with placeholders filled here (plain text replacement, so brac
 - ``{vectors:embedder}`` / ``{vectors:dim}``: the store's current embedder (a SQL literal, or NULL) and
   its vector dimension, computed from the data at each refresh (storage.vectors).
 
-No absolute path is ever written into the views file: a plain DuckDB client resolves the relative names
-against ``file_search_path`` (or its working directory), and ``_pixelrefer.store_check()`` fails every
-query over Parquet with a clear message when they resolve to a folder that is not this store. Globs name
-only ``*.parquet`` files; writers' temporaries end in ``.partial`` and are never read.
+No absolute path is ever written into the views file of a local store: a plain DuckDB client resolves
+the relative names against ``file_search_path`` (or its working directory), and
+``_pixelrefer.store_check()`` fails every query over Parquet with a clear message when they resolve to a
+folder that is not this store. A store on object storage (``s3://bucket/prefix``) is named by its URL
+instead (`base`): DuckDB does not resolve relative names against a remote ``file_search_path``, and a
+bucket URL is the same from every machine. Globs name only ``*.parquet`` files; writers' temporaries end in
+``.partial`` and are never read.
 
 Files are written with the exact schema of their version; when some files of a Parquet table have an
 older schema version (storage.schemas.SCHEMA_HISTORY), that table is read with ``union_by_name`` (the
@@ -94,20 +97,21 @@ def _read_parquet(paths: str, union: bool, hive: bool) -> str:
     return f"read_parquet({paths}, {', '.join(options)})"
 
 
-def table_source(table: str, has_files: bool, union: bool = False) -> str:
-    """The FROM-clause relation of base table `table` (see module docstring)."""
+def table_source(table: str, has_files: bool, union: bool = False, base: str = "") -> str:
+    """The FROM-clause relation of base table `table` (see module docstring; `base`: '' for a local store,
+    the root URL with a trailing '/' for a remote one)."""
     if table in MATERIALIZED_TABLES:
         return f"{INTERNAL_SCHEMA}.{table}"
     if has_files:
-        scan = _read_parquet(_sql_str(f"{table}/video_id=*/*.parquet"), union, hive=True)
+        scan = _read_parquet(_sql_str(f"{base}{table}/video_id=*/*.parquet"), union, hive=True)
     else:
         return f"{INTERNAL_SCHEMA}.empty_{table}"
     return f"(SELECT * FROM {scan} WHERE {INTERNAL_SCHEMA}.store_check())"
 
 
-def video_source(table: str, expr: str, union: bool = False) -> str:
+def video_source(table: str, expr: str, union: bool = False, base: str = "") -> str:
     """`table` read from one video's folder (`expr`: a SQL expression, e.g. a macro parameter)."""
-    path = f"{_sql_str(table + '/video_id=')} || {expr} || '/*.parquet'"
+    path = f"{_sql_str(base + table + '/video_id=')} || {expr} || '/*.parquet'"
     return (f"(SELECT * FROM {INTERNAL_SCHEMA}.empty_{table} UNION ALL BY NAME "
             f"SELECT * FROM {_read_parquet(path, union, hive=False)} WHERE {INTERNAL_SCHEMA}.store_check())")
 
@@ -116,12 +120,13 @@ _VIDEO_SOURCE = re.compile(r"\{video_source:([a-z_]+):([A-Za-z_][A-Za-z0-9_]*)\}
 
 
 def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str] = (),
-                    values: Mapping[str, str] | None = None) -> list[str]:
+                    values: Mapping[str, str] | None = None, base: str = "") -> list[str]:
     """The DDL of every file with placeholders filled, one string per file, in order.
 
     `tables_with_files`: Parquet tables that have at least one file; `union_tables`: those with files of
     an older schema version (read with union_by_name); `values`: SQL text of the data-dependent
-    placeholders (storage.vectors.vector_view_values; default: a store without vectors).
+    placeholders (storage.vectors.vector_view_values; default: a store without vectors); `base`: see
+    `table_source`.
     """
     with_files, union = set(tables_with_files), set(union_tables)
     values = dict(values or {"vectors:embedder": "NULL", "vectors:dim": "1"})
@@ -129,10 +134,10 @@ def render_view_sql(tables_with_files: Iterable[str], union_tables: Iterable[str
     for path in view_files():
         sql = path.read_text()
         for table in TABLE_NAMES:
-            sql = sql.replace("{source:" + table + "}", table_source(table, table in with_files, table in union))
+            sql = sql.replace("{source:" + table + "}", table_source(table, table in with_files, table in union, base))
             if table in TABLE_STAGE:
                 sql = sql.replace("{stage:" + table + "}", _sql_str(TABLE_STAGE[table]))
-        sql = _VIDEO_SOURCE.sub(lambda m: video_source(m.group(1), m.group(2), m.group(1) in union), sql)
+        sql = _VIDEO_SOURCE.sub(lambda m: video_source(m.group(1), m.group(2), m.group(1) in union, base), sql)
         for name, text in values.items():
             sql = sql.replace("{" + name + "}", text)
         if "{source:" in sql or "{video_source:" in sql or "{stage:" in sql or "{vectors:" in sql:

@@ -32,9 +32,11 @@ __all__ = [
     "catalog_signature",
     "create_internal",
     "create_views",
+    "open_build",
     "read_info",
     "replace_table",
     "update_table",
+    "view_base",
 ]
 
 FORMAT_VERSION = "2"
@@ -125,11 +127,34 @@ def catalog_copies(con: duckdb.DuckDBPyConnection, store: Store) -> None:
     }))
 
 
-def store_check(con: duckdb.DuckDBPyConnection, store_id: str | None) -> None:
+def view_base(store: Store) -> str:
+    """How the views name the store's files: relative to the root for a local store (a copied or moved
+    store keeps working), by URL for a remote one (storage.views)."""
+    return "" if store.is_local else store.root.rstrip("/") + "/"
+
+
+def open_build(path: str, store: Store) -> duckdb.DuckDBPyConnection:
+    """A connection on the views file being built: never downloads an extension, reads a remote store's
+    files through its fsspec filesystem, resolves relative names against a local root."""
+    from storage.remote import duckdb_offline, register_filesystem
+
+    con = duckdb.connect(path)
+    try:
+        duckdb_offline(con)
+        if not store.is_local:
+            register_filesystem(con, store.fs)
+        con.execute(f"SET file_search_path = {sql_str(store.root)}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def store_check(con: duckdb.DuckDBPyConnection, store_id: str | None, base: str = "") -> None:
     if store_id is None:  # a store without identity (read-only, made by an older version): no check
         con.execute(f"CREATE OR REPLACE MACRO {_S}.store_check() AS true")
         return
-    marker = f"{META_DIR}/store-{store_id}.id"
+    marker = f"{base}{META_DIR}/store-{store_id}.id"
     message = (f"this views.duckdb belongs to pixelrefer store {store_id}, but its relative paths resolve to "
                "a folder that is not that store: SET file_search_path = '<the store folder>' (or start "
                "DuckDB in the store folder)")
@@ -157,7 +182,8 @@ def update_table(con: duckdb.DuckDBPyConnection, store: Store, table: str, stale
         )
 
 
-def create_views(con: duckdb.DuckDBPyConnection, store_id: str | None, previous: str = "") -> tuple[list[str], str]:
+def create_views(con: duckdb.DuckDBPyConnection, store_id: str | None, previous: str = "",
+                 base: str = "") -> tuple[list[str], str]:
     """Zero-row tables, the store check, the tables computed by sql/views (``CREATE OR REPLACE TABLE``, run
     at every refresh) and its views and macros (run only when their SQL differs from `previous`: creating a
     view over Parquet lists the files to bind it, which costs in a big archive).
@@ -165,7 +191,7 @@ def create_views(con: duckdb.DuckDBPyConnection, store_id: str | None, previous:
     Returns (Parquet tables read with union_by_name, digest of the view SQL to pass as `previous` next time)."""
     for table in parquet_tables():  # zero-row tables with the current schema (empty views, macros)
         replace_table(con, f"empty_{table}", empty_table(table))
-    store_check(con, store_id)
+    store_check(con, store_id, base)
     counts = dict(con.execute(f"SELECT table_name, count(*) FROM {_S}.files GROUP BY ALL").fetchall())
     versions = ", ".join(f"({sql_str(t)}, {v})" for t, v in SCHEMA_VERSIONS.items())
     union = [t for t, in con.execute(
@@ -173,7 +199,7 @@ def create_views(con: duckdb.DuckDBPyConnection, store_id: str | None, previous:
         "ON f.table_name = cur.t WHERE f.schema_version < cur.v").fetchall()]
     with_files = [t for t in parquet_tables() if counts.get(t)]
     # The vector views are typed by the store's current embedder (FLOAT[dim]): a new one changes the digest.
-    rendered = render_view_sql(with_files, union, vector_view_values(con))
+    rendered = render_view_sql(with_files, union, vector_view_values(con), base)
     digest = hashlib.sha256("\0".join(rendered).encode()).hexdigest()[:16]
     for path, sql in zip(view_files(), rendered, strict=True):
         try:

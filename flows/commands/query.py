@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-memory", help="DuckDB memory limit, e.g. 2GB (default: half the machine's memory)")
     p.add_argument("--threads", type=int, help="DuckDB threads (default: the machine's cores, at most 8)")
     p.add_argument("--refresh", action="store_true", help="refresh the store's views before the query")
+    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
+                   help="the catalog's SQLAlchemy URL, for --refresh (default: $PIXELREFER_CATALOG_URL, else the "
+                        "store's SQLite file)")
     p.set_defaults(func=run)
 
 
@@ -58,11 +61,11 @@ def _err(message: str, code: int) -> int:
     return code
 
 
-def _refresh(store_dir: str) -> str:
+def _refresh(store_dir: str, catalog_url: str | None) -> str:
     """Refresh the views (needs write access); returns the views file path."""
     from storage.store import Store
 
-    store = Store.open(store_dir, create=False)
+    store = Store.open(store_dir, catalog_url=catalog_url, create=False)
     try:
         store.refresh_views()
         return store.db_path
@@ -82,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         sql = args.sql
     if not args.store:
         return _err("give --store DIR (or set PIXELREFER_STORE)", EXIT_BAD_SQL)
-    if not os.path.isdir(args.store):
+    remote = "://" in args.store and not args.store.startswith("file://")  # an fsspec URL (storage.remote)
+    if not remote and not os.path.isdir(args.store):
         return _err(f"no store at {args.store} (folder not found)", EXIT_STORE)
     if args.limit is not None and args.limit < 0:
         return _err("--limit must be 0 (all rows) or more", EXIT_BAD_SQL)
@@ -97,14 +101,15 @@ def run(args: argparse.Namespace) -> int:
     from storage.formatting import write_result
     from storage.lockdown import QueryLimits
     from storage.query import stream_query
+    from storage.remote import local_views_path
 
-    root = os.path.abspath(args.store)
-    db_path = os.path.join(root, "views.duckdb")
+    root = args.store.rstrip("/") if remote else os.path.abspath(args.store)
+    db_path = local_views_path(root) if remote else os.path.join(root, "views.duckdb")
     limit = args.limit if args.limit is not None else (TABLE_LIMIT if args.format == "table" else 0)
     limits = QueryLimits(memory_limit=args.max_memory, threads=args.threads)
     try:
         if args.refresh:
-            db_path = _refresh(root)
+            db_path = _refresh(root, args.catalog_url)
         with stream_query(db_path, sql, root=root, timeout_s=args.timeout or None, limits=limits,
                           prepare=embed_function(root)) as result:
             n, cut = write_result(sys.stdout, result.columns, result.batches(), args.format, limit)

@@ -61,7 +61,7 @@ def _partial_videos(store: Store) -> list[tuple[str, int, str]]:
 
     try:
         _, rows = run_query(store.db_path, "SELECT uri, decoded_frames, partial_reason FROM videos "
-                                           "WHERE partial_reason IS NOT NULL ORDER BY uri")
+                                           "WHERE partial_reason IS NOT NULL ORDER BY uri", root=store.root)
     except StoreError:  # no views yet (a store that never finished a run)
         return []
     return [(str(u), int(n or 0), str(r)) for u, n, r in rows]

@@ -58,11 +58,13 @@ class UnitsMixin:
         """INSERT the unit row unless (stage, video_id, unit_key) exists; returns rows inserted."""
         dialect = self.engine.dialect.name
         if dialect in ("sqlite", "postgresql"):
+            # RETURNING, not rowcount: psycopg reports rowcount -1 for an INSERT that SQLAlchemy gives an
+            # implicit RETURNING clause (the primary key), so only the returned rows tell who inserted.
             mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
             stmt = mod.insert(units_t).values(**values).on_conflict_do_nothing(
                 index_elements=["stage", "video_id", "unit_key"]
-            )
-            return int(con.execute(stmt).rowcount)
+            ).returning(units_t.c.id)
+            return len(con.execute(stmt).fetchall())
         try:  # other backends: the unique constraint decides
             with con.begin_nested():
                 return int(con.execute(insert(units_t).values(**values)).rowcount)

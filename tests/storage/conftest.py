@@ -1,8 +1,14 @@
-"""Fixtures of the storage tests: small hand-made stores with real COCO RLE masks."""
+"""Fixtures of the storage tests: small hand-made stores with real COCO RLE masks; catalogs on SQLite and on a
+real PostgreSQL server; stores on a real S3-compatible server (moto), reached through s3fs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import itertools
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,21 +125,85 @@ def fx():
     return sys.modules[__name__]
 
 
-@pytest.fixture(params=["sqlite"])
-def new_catalog_url(request, tmp_path):
-    """new_catalog_url() -> the URL of a new, empty catalog database (a new one per call).
+def servers():
+    """tests/deploy/servers.py (real servers on loopback), loaded by path: tests/ is not a package."""
+    name = "pixelrefer_test_servers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "deploy" / "servers.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
-    Only SQLite for now: a PostgreSQL server fixture adds a "postgresql" param here (one new database per
-    call) and every catalog test runs against it too.
-    """
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session (Debian's binaries, loopback, password in PGPASSWORD); the
+    PostgreSQL variants of the tests skip only where PostgreSQL is not installed."""
+    bin_dir = servers().find_pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no initdb; set PIXELREFER_PG_BIN or apt-get install postgresql)")
+    server = servers().PostgresServer(bin_dir)
+    mp = pytest.MonkeyPatch()
+    try:
+        server.start()
+        for name, value in server.env.items():
+            mp.setenv(name, value)  # subprocesses of the tests inherit it too
+        yield server
+    finally:
+        mp.undo()
+        server.stop()
+
+
+_DATABASES = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_catalog_url(request, tmp_path):
+    """new_catalog_url() -> the URL of a new, empty catalog database (a new one per call): a SQLite file,
+    or a new database on the session's PostgreSQL server. Every catalog test runs against both."""
     counter = iter(range(1_000_000))
+    pg = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
 
     def make() -> str:
-        if request.param == "sqlite":
+        if pg is None:
             return f"sqlite:///{tmp_path / f'catalog-{next(counter)}.sqlite'}"
-        raise NotImplementedError(request.param)  # pragma: no cover
+        return pg.create_database(f"catalog_{os.getpid()}_{next(_DATABASES)}")
 
+    make.backend = request.param
     return make
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback, with the S3 client environment (endpoint, dummy credentials) set for
+    the session; the bucket `pixelrefer-test` exists."""
+    server = servers().MotoServer()
+    mp = pytest.MonkeyPatch()
+    try:
+        server.start()
+        for name, value in server.env.items():
+            mp.setenv(name, value)
+        server.create_bucket("pixelrefer-test")
+        yield server
+    finally:
+        mp.undo()
+        server.stop()
+
+
+@pytest.fixture
+def s3_root(s3_server, request):
+    """A new, empty store URL on the S3 server (one prefix per test)."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    return f"s3://pixelrefer-test/{name}-{next(_DATABASES)}"
+
+
+@pytest.fixture
+def s3_store(s3_root, tmp_path, new_catalog_url):
+    """A Store on S3 (catalog: SQLite or PostgreSQL, views file local)."""
+    s = Store.open(s3_root, catalog_url=new_catalog_url(), db_path=str(tmp_path / "views" / "views.duckdb"))
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -68,13 +68,13 @@ def test_runs_and_prompts(catalog):
     assert [(p["prompt_id"], p["text"]) for p in catalog.prompts()] == [("p1", "Describe this object.")]
 
 
-def test_store_written_by_a_newer_version_is_refused(tmp_path):
-    store = Store.open(tmp_path / "s")
+def test_store_written_by_a_newer_version_is_refused(tmp_path, catalog_url):
+    store = Store.open(tmp_path / "s", catalog_url=catalog_url)
     with store.catalog.engine.begin() as con:
         con.execute(update(schema_version_t).values(version=CATALOG_SCHEMA_VERSION + 1))
     store.close()
     with pytest.raises(SchemaVersionError) as info:
-        Store.open(tmp_path / "s")
+        Store.open(tmp_path / "s", catalog_url=catalog_url)
     msg = str(info.value)
     assert f"schema version {CATALOG_SCHEMA_VERSION + 1}" in msg and f"up to version {CATALOG_SCHEMA_VERSION}" in msg
     assert "upgrade" in msg

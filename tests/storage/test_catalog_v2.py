@@ -91,16 +91,37 @@ def test_processes_creating_the_same_new_store_at_once_all_succeed(tmp_path, new
         c.dispose()
 
 
-def _v1_catalog(tmp_path) -> str:
+def _v1_catalog(tmp_path, new_catalog_url) -> str:
+    """A catalog as version 1 wrote it (tests/storage/fixtures/catalog_v1.sql), on SQLite or PostgreSQL (its
+    tables reflected from the SQLite file and copied with their rows)."""
     path = tmp_path / "v1.sqlite"
     con = sqlite3.connect(path)
     con.executescript((FIXTURES / "catalog_v1.sql").read_text())
     con.close()
-    return f"sqlite:///{path}"
+    if new_catalog_url.backend == "sqlite":
+        return f"sqlite:///{path}"
+    from sqlalchemy import MetaData, create_engine, insert, select
+
+    url = new_catalog_url()
+    source, target = create_engine(f"sqlite:///{path}"), create_engine(url)
+    v1 = MetaData()
+    v1.reflect(source)
+    for table in v1.sorted_tables:
+        for column in table.columns:
+            column.type = column.type.as_generic()  # SQLite's DATETIME -> DateTime (TIMESTAMP on PostgreSQL)
+    v1.create_all(target)
+    with source.connect() as src, target.begin() as dst:
+        for table in v1.sorted_tables:
+            rows = [row._asdict() for row in src.execute(select(table))]
+            if rows:
+                dst.execute(insert(table), rows)
+    source.dispose()
+    target.dispose()
+    return url
 
 
-def test_a_v1_catalog_is_migrated_in_place_and_keeps_its_rows(tmp_path):
-    url = _v1_catalog(tmp_path)
+def test_a_v1_catalog_is_migrated_in_place_and_keeps_its_rows(tmp_path, new_catalog_url):
+    url = _v1_catalog(tmp_path, new_catalog_url)
     c = Catalog(url)
     assert c.schema_version() == 2
     columns = {t: {col["name"] for col in inspect(c.engine).get_columns(t)} for t in ("units", "runs")}
@@ -121,8 +142,8 @@ def test_a_v1_catalog_is_migrated_in_place_and_keeps_its_rows(tmp_path):
     Catalog(url).dispose()  # opening it again is a no-op
 
 
-def test_a_v1_catalog_opened_read_only_is_not_touched(tmp_path):
-    url = _v1_catalog(tmp_path)
+def test_a_v1_catalog_opened_read_only_is_not_touched(tmp_path, new_catalog_url):
+    url = _v1_catalog(tmp_path, new_catalog_url)
     with pytest.raises(ReadOnlyStoreError, match="upgrading the catalog from schema version 1 to 2"):
         Catalog(url, read_only=True)
     assert Catalog(url).schema_version() == 2  # nothing was half-migrated
@@ -203,12 +224,12 @@ def test_requests_video_paths_and_rows(catalog):
     assert (rec.state, rec.error, rec.rows) == ("pending", "file lost", None)
 
 
-def test_a_read_only_catalog_reads_and_refuses_writes(tmp_path):
-    store = Store.open(tmp_path / "s")
+def test_a_read_only_catalog_reads_and_refuses_writes(tmp_path, catalog_url):
+    store = Store.open(tmp_path / "s", catalog_url=catalog_url)
     store.catalog.start_run("archive", {})
     store.catalog.mark_done("ingest", "v", "probe")
     store.close()
-    ro = Catalog(f"sqlite:///{tmp_path / 's' / 'catalog.sqlite'}", read_only=True)
+    ro = Catalog(catalog_url, read_only=True)
     assert ro.stage_counts() == {"ingest": {"done": 1}} and len(ro.runs()) == 1
     for call in (lambda: ro.start_run("x", {}), lambda: ro.claim_unit("track", "v", "k", "w"),
                  lambda: ro.mark_done("track", "v", "k"), lambda: ro.record_request(None, "track", "v", "k"),
