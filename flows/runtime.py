@@ -52,7 +52,11 @@ def quiet_model_bars() -> None:
 
 def tiny_model_dir(store_root: str, create: bool = True) -> str:
     """The tiny random PixelRefer-Lite checkpoint under the store, created on first use."""
-    out = os.path.join(store_root, TINY_MODEL_SUBDIR)
+    from storage.remote import is_url, local_cache_dir
+
+    # a checkpoint is loaded from a local folder: a remote store's tiny model lives on this machine
+    out = os.path.join(local_cache_dir(store_root, "tiny-model") if is_url(store_root) else store_root,
+                       TINY_MODEL_SUBDIR)
     if create and not os.path.isfile(os.path.join(out, "config.json")):
         from pixelrefer_core.model.tiny import save_tiny_checkpoint
 
@@ -193,5 +197,6 @@ def gpu_slot(settings: RunSettings) -> Iterator[None]:
         return
     from prefect.concurrency.sync import concurrency
 
-    with concurrency(settings.gpu_limit, occupy=1, strict=False):
+    # The shortest lease Prefect allows (renewed while held): a dead machine's slot comes back in a minute.
+    with concurrency(settings.gpu_limit, occupy=1, strict=False, lease_duration=60):
         yield

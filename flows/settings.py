@@ -217,7 +217,12 @@ class RunSettings(BaseModel):
 
     @property
     def resolved_cache_dir(self) -> str:
-        return self.cache_dir or env_settings().cache_dir or os.path.join(self.store, "cache", "remote")
+        if self.cache_dir or env_settings().cache_dir:
+            return self.cache_dir or env_settings().cache_dir or ""
+        from storage.remote import is_url, local_cache_dir  # light: no fsspec until a store is opened
+
+        # copies of remote videos are read by local decoders: a remote store keeps them on this machine
+        return local_cache_dir(self.store, "videos") if is_url(self.store) else os.path.join(self.store, "cache", "remote")
 
     def as_params(self) -> dict[str, Any]:
         """JSON-ready dict of the settings (recorded with each run in the catalog; deployment

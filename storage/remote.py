@@ -51,15 +51,22 @@ def is_url(root: str) -> bool:
     return "://" in root and not root.startswith("file://")
 
 
+def local_cache_dir(root: str, kind: str) -> str:
+    """This machine's own folder for `kind` of the remote store `root` (views, copied videos, the tiny
+    model): ``$XDG_CACHE_HOME/pixelrefer/<kind>/<digest of the URL>`` (``~/.cache`` by default). Things that
+    must sit on a local disk (DuckDB's database file, decoders' input) live there, one folder per URL."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    digest = hashlib.sha256(root.rstrip("/").encode()).hexdigest()[:16]
+    return os.path.join(cache, "pixelrefer", kind, digest)
+
+
 def local_views_path(root: str) -> str:
     """Where this machine keeps the views file of the remote store `root` when none is given:
     ``$XDG_CACHE_HOME/pixelrefer/views/<digest of the URL>/views.duckdb`` (``~/.cache`` by default). DuckDB
     writes its database file in place, so it lives on a local disk; every machine builds its own from the
     store (the views file records the store's URL, storage.refresh), and the same URL always maps to the
     same file, so each command of a machine finds the views the previous one refreshed."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    digest = hashlib.sha256(root.rstrip("/").encode()).hexdigest()[:16]
-    return os.path.join(cache, "pixelrefer", "views", digest, "views.duckdb")
+    return os.path.join(local_cache_dir(root, "views"), "views.duckdb")
 
 
 def protocols(fs: AbstractFileSystem) -> tuple[str, ...]:

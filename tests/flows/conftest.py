@@ -13,6 +13,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import pyarrow as pa  # noqa: E402
 import pytest  # noqa: E402
+import store_rows  # noqa: E402
 
 from flows.demo_archive import TEST_SCENES, make_archive  # noqa: E402
 from flows.settings import RunSettings  # noqa: E402
@@ -86,3 +87,27 @@ def tiny_settings():
 def snapshot():
     """take_snapshot(store_root) -> {table: sorted rows without volatile columns}."""
     return take_snapshot
+
+
+# The hand-made store of tests/support/store_rows.py, for the CLI tests that read a known store
+# (query, export, verify, release, read-only stores).
+@pytest.fixture
+def store(tmp_path):
+    from storage import Store
+
+    s = Store.open(tmp_path / "store")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def populated(store):
+    store_rows.populate(store)
+    store.refresh_views()
+    return store
+
+
+@pytest.fixture
+def fx():
+    """tests/support/store_rows.py: the hand-made store's constants and row builders."""
+    return store_rows

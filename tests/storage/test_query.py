@@ -86,7 +86,7 @@ def _approx(rows):
 
 
 def test_example_queries_answer_their_question(populated, fx):
-    """Values worked out by hand from tests/storage/conftest.py:populate (latest trackings: A 'track-new'
+    """Values worked out by hand from tests/support/store_rows.py:populate (latest trackings: A 'track-new'
     with red 1 [0, 0.3] moving left, green 2 [0.1, 0.4], red 3 [2, 3] moving right; B 'track-new' with
     red 1 [1, 2] moving at 170 degrees; A's object 1 captioned twice, the later caption wins)."""
     a, b = fx.VIDEO_A, fx.VIDEO_B

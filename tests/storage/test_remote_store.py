@@ -53,7 +53,8 @@ QUERIES = [
 def test_a_store_on_s3_holds_the_same_tables_and_answers_the_same_queries_as_a_local_one(s3_store, populated, fx):
     fx.populate(s3_store)
     report = s3_store.refresh_views()
-    assert report.files == {"videos": 2, "objects": 3, "object_frames": 3, "descriptions": 3}
+    assert {t: n for t, n in report.files.items() if n} == {"videos": 2, "objects": 3, "object_frames": 3,
+                                                             "descriptions": 3}
     for table in SCHEMAS:
         remote, local = s3_store.read_table(table), populated.read_table(table)
         assert remote.schema == local.schema

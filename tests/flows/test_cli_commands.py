@@ -1,7 +1,5 @@
-"""The storage commands of the CLI: query (limits, time limit, Ctrl-C, bad SQL), verify, release.
-
-(These drive `flows.cli` like tests/storage/test_export_cli.py does; they may move to tests/flows.)
-"""
+"""The storage commands of the CLI on a hand-made store: query (limits, time limit, Ctrl-C, bad SQL), verify,
+release."""
 
 import json
 import os

@@ -1,3 +1,5 @@
+"""`pixelrefer export` (csv, parquet, coco-json) of a hand-made store whose rows the tests know."""
+
 import csv
 import json
 import os
