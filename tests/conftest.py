@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+import servers
 
 # Keep Prefect and HF fully offline and quiet in every test process.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,3 +59,20 @@ def shared_videos_dir():
     if not os.path.isdir(path):
         pytest.skip("../shared/data/videos is not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback (tests/support/servers.py), with the S3 client environment (endpoint,
+    dummy credentials) set for the session; the bucket `pixelrefer-test` exists."""
+    server = servers.MotoServer()
+    mp = pytest.MonkeyPatch()
+    try:
+        server.start()
+        for name, value in server.env.items():
+            mp.setenv(name, value)
+        server.create_bucket("pixelrefer-test")
+        yield server
+    finally:
+        mp.undo()
+        server.stop()

@@ -8,11 +8,14 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from flows.store_location import is_remote, missing_store, store_root, views_db_path
+
 if TYPE_CHECKING:
     from flows.settings import RunSettings
 
 
-__all__ = ["add_embedder_option", "add_model_options", "add_store_options", "check_inputs", "fail", "prepare_prefect", "settings_from_args",
+__all__ = ["add_embedder_option", "add_model_options", "add_store_options", "is_remote", "missing_store",
+           "store_root", "views_db_path", "check_inputs", "fail", "prepare_prefect", "settings_from_args",
            "setup_console", "usage_errors"]
 
 # Defaults applied before Prefect is first imported (see ../shared/docs/ENVIRONMENT.md).
@@ -48,10 +51,12 @@ def setup_console(verbose: bool = False) -> None:
 
 def add_store_options(p: argparse.ArgumentParser, catalog: bool = True) -> None:
     """--store (default $PIXELREFER_STORE, resolved when the settings are built) and --catalog-url."""
-    p.add_argument("--store", help="store folder (default: $PIXELREFER_STORE)")
+    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
+                   help="store folder or URL, e.g. s3://bucket/prefix (default: $PIXELREFER_STORE)")
     if not catalog:
         return
-    p.add_argument("--catalog-url", help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://... "
+    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
+                   help="SQLAlchemy URL of the catalog, e.g. postgresql+psycopg://... "
                    "(default: $PIXELREFER_CATALOG_URL, else SQLite inside the store)")
 
 

@@ -22,14 +22,14 @@ import argparse
 import os
 import sys
 
+from flows.commands._common import add_store_options, is_remote, missing_store
 from storage.formatting import EXPORT_FORMATS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("export", help="export timelines and descriptions (csv, parquet, coco-json)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store root folder (default: $PIXELREFER_STORE)")
+    add_store_options(p)
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("--out", required=True, help="output folder (csv, parquet, mot) or JSON file (coco-json, youtube-vis)")
     p.add_argument("--video", help="export only this video_id")
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"pixelrefer export: --with-frames needs --format coco-json or youtube-vis, not {args.format}",
               file=sys.stderr)
         return 2
-    if not os.path.isdir(args.store):
-        print(f"pixelrefer export: no store at {args.store} (folder not found)", file=sys.stderr)
+    if (why := missing_store(args.store)) is not None:
+        print(f"pixelrefer export: {why}", file=sys.stderr)
         return 1
     from pixelrefer_core.errors import VideoError
     from storage.errors import StoreError
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from storage.store import Store
 
     try:
-        store = Store.open(args.store, create=False, read_only=not _writable(args.store))
+        read_only = not is_remote(args.store) and not _writable(args.store)
+        store = Store.open(args.store, catalog_url=args.catalog_url, create=False, read_only=read_only)
         try:
             if getattr(args, "with_frames", False):
                 from flows.exporting import export_with_frames

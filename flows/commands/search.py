@@ -18,9 +18,10 @@ run), 2 bad arguments (empty text, only stop words, bad --where, unknown --like 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
+
+from flows.commands._common import add_store_options, missing_store, store_root, views_db_path
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,8 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("search", help="find objects by the meaning of their descriptions",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("text", nargs="?", help="what to look for, e.g. \"a person carrying a red bag\"")
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store root folder (default: $PIXELREFER_STORE)")
+    add_store_options(p)
     p.add_argument("--like", metavar="VIDEO_ID:OBJECT_ID", help="objects whose descriptions are closest to that object's")
     p.add_argument("--where", help="SQL predicate over objects/videos, applied before ranking")
     p.add_argument("--prompt", help="only descriptions answering this prompt id")
@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         return _err(f"--limit must be 1 or more, not {args.limit}", EXIT_USAGE)
     if not args.store:
         return _err("give --store DIR (or set PIXELREFER_STORE)", EXIT_USAGE)
-    root = os.path.abspath(args.store)
-    if not os.path.isdir(root):
-        return _err(f"no store at {args.store} (folder not found)", EXIT_NOTHING)
+    if (why := missing_store(args.store)) is not None:
+        return _err(why, EXIT_NOTHING)
+    root = store_root(args.store)
     from flows.search import SearchError, SearchRequest, search
     from flows.vectors import NothingToSearchError, lazy_embedder
     from pixelrefer_core.embedding import EmbedderError, QueryTextError
@@ -75,11 +75,11 @@ def run(args: argparse.Namespace) -> int:
     request = SearchRequest(text=args.text, like=args.like, where=args.where, prompt_id=args.prompt,
                             limit=args.limit, embedder=args.embedder)
     try:
-        db_path = os.path.join(root, "views.duckdb")
+        db_path = views_db_path(root)
         if args.refresh:
             from storage.store import Store
 
-            store = Store.open(root, create=False)
+            store = Store.open(root, catalog_url=args.catalog_url, create=False)
             try:
                 store.refresh_views()
             finally:

@@ -27,12 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows.commands._common import fail
+    from flows.commands._common import fail, missing_store
 
     if not args.store:
         return fail("thumbnails", "give --store DIR (or set PIXELREFER_STORE)")
-    if not os.path.isdir(args.store):
-        return fail("thumbnails", f"no store at {args.store} (folder not found)")
+    if (why := missing_store(args.store)) is not None:
+        return fail("thumbnails", why)
     from flows.report.render import select_videos
     from flows.stages.thumbnails import run_store_thumbnails
     from storage import Store, StoreError

@@ -151,9 +151,10 @@ def open_store_for_reading(store_dir: str | None, catalog_url: str | None = None
 
     if not store_dir:
         raise StoreError("give --store DIR (or set PIXELREFER_STORE)")
-    if not os.path.isdir(store_dir):
-        raise StoreError(f"no store at {store_dir} (folder not found)"
-                         if not os.path.exists(store_dir) else f"store {store_dir} is a file, not a folder")
+    from flows.store_location import missing_store
+
+    if (why := missing_store(store_dir)) is not None:
+        raise StoreError(why)
     return Store.open(store_dir, catalog_url=catalog_url, create=False, read_only=True)
 
 

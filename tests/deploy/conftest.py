@@ -7,23 +7,16 @@ them); CI installs them (apt-get install postgresql) and runs it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 
 def servers():
-    """tests/deploy/servers.py, loaded by path (tests/ is not a package); one module object per session."""
-    name = "pixelrefer_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("servers.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """tests/support/servers.py: real servers (PostgreSQL, moto's S3, Prefect) on loopback."""
+    import servers as module
+
+    return module
 
 
 def pytest_collection_modifyitems(config, items):
@@ -54,5 +47,5 @@ def deploy_servers():
 
 @pytest.fixture(scope="session")
 def srv():
-    """The tests/deploy/servers.py module (servers and the Prefect REST helper `api`)."""
+    """The tests/support/servers.py module (servers and the Prefect REST helper `api`)."""
     return servers()

@@ -3,11 +3,8 @@ real PostgreSQL server; stores on a real S3-compatible server (moto), reached th
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import store_rows
@@ -37,14 +34,10 @@ def fx():
 
 
 def servers():
-    """tests/deploy/servers.py (real servers on loopback), loaded by path: tests/ is not a package."""
-    name = "pixelrefer_test_servers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "deploy" / "servers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """tests/support/servers.py: real servers (PostgreSQL, moto's S3, Prefect) on loopback."""
+    import servers as module
+
+    return module
 
 
 @pytest.fixture(scope="session")
@@ -83,23 +76,6 @@ def new_catalog_url(request, tmp_path):
 
     make.backend = request.param
     return make
-
-
-@pytest.fixture(scope="session")
-def s3_server():
-    """moto's S3 server on loopback, with the S3 client environment (endpoint, dummy credentials) set for
-    the session; the bucket `pixelrefer-test` exists."""
-    server = servers().MotoServer()
-    mp = pytest.MonkeyPatch()
-    try:
-        server.start()
-        for name, value in server.env.items():
-            mp.setenv(name, value)
-        server.create_bucket("pixelrefer-test")
-        yield server
-    finally:
-        mp.undo()
-        server.stop()
 
 
 @pytest.fixture
