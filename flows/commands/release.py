@@ -12,17 +12,15 @@ Exit codes: 0 ok, 2 usage (no store, bad --unit).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from flows.commands._common import add_store_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("release", help="list or free claims held on units",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store root folder (default: $PIXELREFER_STORE)")
-    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
-                   help="SQLAlchemy URL of the catalog (default: $PIXELREFER_CATALOG_URL, else SQLite in the store)")
+    add_store_options(p)
     p.add_argument("--unit", action="append", default=[], metavar="STAGE:VIDEO_ID:KEY",
                    help="free this unit's claim (repeatable)")
     p.add_argument("--worker", help="free the claims of this worker id")

@@ -17,16 +17,13 @@ import argparse
 import os
 import sys
 
-from flows.commands._common import fail
+from flows.commands._common import add_store_options, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("render", help="overlay clips (H.264 MP4) of the tracked objects", description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store folder (default: $PIXELREFER_STORE)")
-    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
-                   help="SQLAlchemy URL of the catalog (default: SQLite inside the store)")
+    add_store_options(p)
     p.add_argument("--video", help="a video id (or 6+ character prefix) or a glob over file names (default: all)")
     p.add_argument("--objects", help="comma-separated object ids to draw (default: every object)")
     p.add_argument("--out", help="folder of the clips (default: <store>-overlays)")

@@ -14,18 +14,14 @@ Exit codes: 0 written, 2 bad arguments (no store, OUT a file or a folder of othe
 from __future__ import annotations
 
 import argparse
-import os
 
-from flows.commands._common import fail
+from flows.commands._common import add_store_options, fail
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="write a static HTML report of the store (opens from file://)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store folder (default: $PIXELREFER_STORE)")
-    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
-                   help="SQLAlchemy URL of the catalog (default: SQLite inside the store)")
+    add_store_options(p)
     p.add_argument("--out", required=True, help="report folder (replaced whole at every build)")
     p.add_argument("--where", help="SQL predicate over objects/videos: only the matching objects")
     p.add_argument("--overlays", help="folder of `pixelrefer render`'s clips (default: <store>-overlays)")

@@ -10,17 +10,15 @@ Prefect server. Exit codes: 0 done, 2 bad arguments (no store, unknown --video),
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from flows.commands._common import add_store_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("thumbnails", help="write the object thumbnails of an existing store",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store folder (default: $PIXELREFER_STORE)")
-    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
-                   help="SQLAlchemy URL of the catalog (default: SQLite inside the store)")
+    add_store_options(p)
     p.add_argument("--video", help="a video id (or 6+ character prefix) or a glob over file names (default: all)")
     p.add_argument("--latest-only", action="store_true", help="only the latest tracking of each video")
     p.set_defaults(func=run)

@@ -12,17 +12,15 @@ Exit codes: 0 clean (or everything repaired), 1 problems remain, 2 usage (no sto
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from flows.commands._common import add_store_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("verify", help="check a store's files against its catalog (--repair heals it)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--store", default=os.environ.get("PIXELREFER_STORE") or None,
-                   help="store root folder (default: $PIXELREFER_STORE)")
-    p.add_argument("--catalog-url", default=os.environ.get("PIXELREFER_CATALOG_URL") or None,
-                   help="SQLAlchemy URL of the catalog (default: $PIXELREFER_CATALOG_URL, else SQLite in the store)")
+    add_store_options(p)
     p.add_argument("--repair", action="store_true", help="set bad files aside and re-queue their units")
     p.set_defaults(func=run)
 
