@@ -13,13 +13,14 @@ import logging
 
 from prefect import flow
 
-from flows.index_phase import add_index_summary, run_embedder, run_index
+from flows.index_phase import IndexPhase, add_index_summary, run_embedder, run_index
 from flows.phases import run_describe, run_ingest, run_tracking
 from flows.plan import mark_duplicates, plan_describe, plan_ingest, plan_tracking
 from flows.progress import progress, timed
 from flows.run_context import RunContext, record_requests, run_context
 from flows.settings import RunSettings
 from flows.stages.discover import Discovery, discover_videos
+from flows.stages.outcomes import DescribeOutcome
 from flows.summary import Failure, RunSummary, summarize
 from flows.tasks import refresh_views_task
 from flows.thumbnails_phase import run_thumbnails
@@ -35,7 +36,8 @@ def process_archive(settings: RunSettings) -> RunSummary:
     with run_context(settings, "archive") as ctx:
         settings, store = ctx.settings, ctx.store
         timer = ctx.summary.stage_seconds
-        embedder = run_embedder(settings, store)  # before any work: an embedder that cannot load stops the run
+        # before any work: an embedder that cannot load stops the run (a tracking-only run needs none)
+        embedder = run_embedder(settings, store) if settings.describe else ""
         with timed(timer, "ingest"):
             discovery = discover_videos(settings.archive or "", settings.extensions, settings.resolved_cache_dir)
             report_discovery(discovery, settings)
@@ -47,12 +49,15 @@ def process_archive(settings: RunSettings) -> RunSummary:
             record_requests(ctx, ingested, tracked)
         with timed(timer, "thumbnails"):
             run_thumbnails(ctx, tracked)
-        with timed(timer, "describe"):
-            describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
-            assert describe is not None  # with create_model the model's identity is always known
-            described = describe.settled + run_describe(ctx, describe.todo)
-        with timed(timer, "index"):
-            indexed = run_index(ctx, described, embedder)
+        described: list[DescribeOutcome] = []
+        indexed = IndexPhase()
+        if settings.describe:  # else: tracking only (--no-describe); a describe run does the rest
+            with timed(timer, "describe"):
+                describe = plan_describe(settings, store, ctx.prompts, tracked, create_model=True)
+                assert describe is not None  # with create_model the model's identity is always known
+                described = describe.settled + run_describe(ctx, describe.todo)
+            with timed(timer, "index"):
+                indexed = run_index(ctx, described, embedder)
         with timed(timer, "views"):
             refresh_views_task(settings)
         summarize(ctx.summary, ingested, tracked, described)
@@ -62,6 +67,9 @@ def process_archive(settings: RunSettings) -> RunSummary:
                 refresh_report(ctx)
         ctx.summary.failures[:0] = [Failure(who=e.uri, stage="discover", reason=e.reason) for e in discovery.skipped]
         ctx.summary.notes += [f"seed for {s.video!r} matches no video of the archive" for s in unmatched]
+        if not settings.describe:
+            ctx.summary.notes.append(f"not described (--no-describe): `pixelrefer describe --store {settings.store}` "
+                                     "(or the describe deployment) describes what was tracked")
     return ctx.summary
 
 

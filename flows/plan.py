@@ -204,5 +204,8 @@ def plan_archive(settings: RunSettings, store: Store, prompts: Sequence[PromptSp
     plan.track, plan.unmatched_seeds = plan_tracking(settings, store, mark_duplicates(plan.ingest.settled))
     if plan.track.todo:
         return plan
+    if not settings.describe:  # a tracking-only run (--no-describe) is done once its tracking is
+        plan.describe = Phase()
+        return plan
     plan.describe = plan_describe(settings, store, prompts, plan.track.settled, create_model=False)
     return plan

@@ -81,7 +81,9 @@ class RunSettings(BaseModel):
     frames_per_object: frames shown to the describe model per object. where: SQL predicate over
     objects/videos selecting what a describe run describes. claim_lease_s: how long a worker's claims
     outlive its last heartbeat before another worker takes them over. report_dir: a folder the run
-    refreshes the static report in when it ends (`--report DIR`; None: no report). embedder: what embeds
+    refreshes the static report in when it ends (`--report DIR`; None: no report). describe: False: an
+    archive run stops after tracking and thumbnails (`--no-describe`: a CPU pool's deployment), and a describe
+    run (e.g. the GPU pool's deployment) describes what it tracked. embedder: what embeds
     every description for search (pixelrefer_core.embedding.ids: "wordllama", "sentence-transformers:HUB_ID"
     or a folder); None: the embedder the store's vectors were made with, else wordllama.
     """
@@ -115,6 +117,7 @@ class RunSettings(BaseModel):
     claim_lease_s: float = Field(DEFAULT_CLAIM_LEASE_S, ge=5)
     seed: int = 0
     report_dir: str | None = None
+    describe: bool = True
     embedder: str | None = None
     worker_id: str = Field(default_factory=default_worker_id)
 

@@ -126,6 +126,7 @@ def run_pipeline(command: str, settings: RunSettings, kind: str) -> int:
             print(_noop(settings, plan).text())
             return 0
         needs_tracking = bool(plan.ingest.todo or (plan.track and plan.track.todo))
+        needs_model = settings.describe
 
     def load_flow() -> Callable[[RunSettings], RunSummary]:
         preflight(settings, needs_tracking=needs_tracking, needs_model=needs_model)

@@ -50,6 +50,9 @@ def add_tracking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--propagator", choices=["sam3", "sam2"],
                    help="what carries concept masks between keyframes (default sam3; sam2 needs --sam2)")
     p.add_argument("--sam3", help="SAM 3 checkpoint: HF id (default facebook/sam3) or local folder")
+    p.add_argument("--no-describe", dest="describe", action="store_false",
+                   help="ingest, track and make thumbnails only; `pixelrefer describe` (e.g. on a GPU machine) "
+                        "describes them later")
 
 
 def tracking_values(args: argparse.Namespace) -> dict[str, object]:
@@ -63,7 +66,8 @@ def tracking_values(args: argparse.Namespace) -> dict[str, object]:
         concepts = load_concepts(args.concepts_file)
     return dict(archive=args.archive, sam2=args.sam2, segmenter=args.segmenter, sample_fps=args.sample_fps,
                 seeds_file=getattr(args, "seeds", None), concepts=concepts, discover=getattr(args, "discover", None),
-                propagator=getattr(args, "propagator", None), sam3=getattr(args, "sam3", None))
+                propagator=getattr(args, "propagator", None), sam3=getattr(args, "sam3", None),
+                describe=getattr(args, "describe", True))
 
 
 def run(args: argparse.Namespace) -> int:
