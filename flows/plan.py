@@ -24,6 +24,7 @@ from flows.seeds import SeedSpec, load_seeds, seeds_for_video
 from flows.settings import RunSettings
 from flows.stages.describe import DescribeSetup, DescribeTarget, plan_units
 from flows.stages.discover import Discovery, VideoSource, discover_videos
+from flows.stages.index import index_work_left
 from flows.stages.ingest import ingest_ref, skipped_outcome
 from flows.stages.outcomes import IngestOutcome, Status, TrackOutcome
 from flows.stages.track import track_ref, tracking_setup
@@ -89,11 +90,12 @@ class ArchivePlan:
     ingest: Phase
     track: Phase | None = None
     describe: Phase | None = None
+    index_left: bool = False  # descriptions without vectors of the run's embedder (e.g. a new --embedder)
     unmatched_seeds: list[SeedSpec] = field(default_factory=list)
 
     @property
     def work_left(self) -> bool:
-        return any(p is None or p.todo for p in (self.ingest, self.track, self.describe))
+        return self.index_left or any(p is None or p.todo for p in (self.ingest, self.track, self.describe))
 
 
 def known_fingerprints(store: Store) -> dict[str, VideoPathRecord]:
@@ -208,4 +210,8 @@ def plan_archive(settings: RunSettings, store: Store, prompts: Sequence[PromptSp
         plan.describe = Phase()
         return plan
     plan.describe = plan_describe(settings, store, prompts, plan.track.settled, create_model=False)
+    if plan.describe is not None and not plan.describe.todo:
+        described = [(d.video_id, d.describe_key) for d in plan.describe.settled
+                     if d.status in (Status.DONE, Status.SKIPPED)]
+        plan.index_left = bool(described) and index_work_left(store, described, settings.embedder, settings.device)
     return plan

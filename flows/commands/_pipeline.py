@@ -93,21 +93,6 @@ def _noop(settings: RunSettings, plan: ArchivePlan) -> RunSummary:
     return ctx.summary
 
 
-def _index_left(settings: RunSettings, plan: ArchivePlan) -> bool:
-    """Whether a done archive still has descriptions without vectors of the run's embedder (e.g. a new
-    `--embedder`): then the run goes on, and only its index phase has work."""
-    from flows.run_context import open_store
-    from flows.stages.index import index_work_left
-    from flows.stages.outcomes import Status
-
-    if plan.describe is None:
-        return True
-    described = [(d.video_id, d.describe_key) for d in plan.describe.settled
-                 if d.status in (Status.DONE, Status.SKIPPED)]
-    return bool(described) and index_work_left(open_store(settings), described, settings.embedder,
-                                               settings.device)
-
-
 def run_pipeline(command: str, settings: RunSettings, kind: str) -> int:
     """Plan, check and run an archive ('archive') or describe ('describe') run; returns the exit code."""
     from flows.progress import progress
@@ -121,7 +106,7 @@ def run_pipeline(command: str, settings: RunSettings, kind: str) -> int:
             plan = plan_archive(settings, open_store(settings), load_run_prompts(settings))
         except usage_errors() as exc:
             return fail(command, exc)
-        if not plan.work_left and not _index_left(settings, plan):
+        if not plan.work_left:
             progress(f"nothing to do: every unit of the {len(plan.discovery.sources)} video file(s) is done")
             print(_noop(settings, plan).text())
             return 0
