@@ -174,8 +174,9 @@ def deployment(deploy_servers, srv, tmp_path_factory):
     s3.create_bucket(BUCKET)
     archive = base / "archive"
     make_archive(str(archive), _scenes(), corrupt=False)
-    os.environ.update(s3.env)  # this process reads the bucket and the catalog (PGPASSWORD) too
-    os.environ.update(pg.env)
+    env = pytest.MonkeyPatch()  # this process reads the bucket and the catalog (PGPASSWORD) too, until the end
+    for name, value in {**s3.env, **pg.env}.items():
+        env.setenv(name, value)
     _s3fs().put(str(archive) + "/", f"{BUCKET}/archive/", recursive=True)
     d.model = tiny_model_dir(str(base / "models"))  # the checkpoint every machine has at the same path
     d.cli("work-pool", "create", "gpu", "--type", "process")
@@ -185,6 +186,7 @@ def deployment(deploy_servers, srv, tmp_path_factory):
     yield d
     for worker in d.workers.values():
         worker.stop()
+    env.undo()  # the session's own servers (tests/conftest.py s3_server, pg_server) are the ones after this
 
 
 def _settings(d: Deployment, store: str, catalog_url: str | None) -> dict:

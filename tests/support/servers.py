@@ -46,6 +46,14 @@ def _die_with_parent() -> None:  # in the child, between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def spawn(cmd: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start a server or worker standing for a machine: output to `log`, its own session (killing the group
+    kills what it started), and killed with this process (no server outlives a killed test run)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent, start_new_session=True, cwd=cwd)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
@@ -248,10 +256,8 @@ class MotoServer:
 
     def start(self, timeout_s: float = 60) -> MotoServer:
         self.port = free_port()
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent, start_new_session=True, cwd=self.base)
+        self.proc = spawn([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(self.port)], self.log,
+                          self.base)
         wait_until(lambda: _http_ok(self.endpoint + "/moto-api/"), timeout_s, "moto S3 server", self.proc, self.log)
         return self
 
@@ -311,10 +317,8 @@ class PrefectServer:
         exe = os.path.join(os.path.dirname(sys.executable), "prefect")
         env = {**os.environ, **prefect_env(self.home), "PREFECT_UI_ENABLED": "false"}
         env.pop("PREFECT_API_URL", None)
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([exe, "server", "start", "--host", LOOPBACK, "--port", str(self.port)],
-                                         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         preexec_fn=_die_with_parent, start_new_session=True, cwd=self.home)
+        self.proc = spawn([exe, "server", "start", "--host", LOOPBACK, "--port", str(self.port)], self.log,
+                          self.home, env)
         wait_until(lambda: _http_ok(self.api_url + "/health"), timeout_s, "prefect server", self.proc, self.log,
                    every_s=0.5)
         return self
@@ -343,12 +347,8 @@ class PrefectWorker:
 
     def start(self, timeout_s: float = 120) -> PrefectWorker:
         exe = os.path.join(os.path.dirname(sys.executable), "prefect")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [exe, "worker", "start", "--pool", self.pool, "--name", self.name, "--limit", str(self.limit),
-                 "--type", "process"],
-                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent, start_new_session=True, cwd=REPO)
+        self.proc = spawn([exe, "worker", "start", "--pool", self.pool, "--name", self.name, "--limit",
+                           str(self.limit), "--type", "process"], self.log, REPO, {**os.environ, **self.env})
         wait_until(lambda: b"started" in self.log.read_bytes().lower(), timeout_s, f"worker {self.name}", self.proc,
                    self.log, every_s=0.5)
         return self
