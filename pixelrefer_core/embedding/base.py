@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from pixelrefer_core.embedding.errors import EmbedderError
 
-__all__ = ["Embedder", "check_texts", "l2_normalise"]
+if TYPE_CHECKING:
+    from pixelrefer_core.embedding.ids import EmbedderRef
+
+__all__ = ["Embedder", "RefEmbedder", "check_texts", "l2_normalise"]
 
 
 @runtime_checkable
@@ -56,3 +59,35 @@ def l2_normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     np.divide(out, norms, out=out, where=norms > 0)
     return out
+
+
+class RefEmbedder:
+    """What the library embedders share: the identity and dimension of their resolved `EmbedderRef`
+    (`self._ref`, set by the subclass once its model is loaded), the input checks, and unit-norm output.
+    A subclass gives `_vectors(texts, query)`: raw vectors of non-empty, checked texts."""
+
+    _ref: EmbedderRef
+
+    @property
+    def embedder_id(self) -> str:
+        return self._ref.identity
+
+    @property
+    def dim(self) -> int:
+        assert self._ref.dim is not None
+        return self._ref.dim
+
+    def _vectors(self, texts: list[str], query: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def _embed(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        items = check_texts(texts)
+        if not items:
+            return np.zeros((0, self.dim), np.float32)
+        return l2_normalise(self._vectors(items, query))
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, query=False)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts, query=True)

@@ -15,13 +15,12 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pixelrefer_core.embedding.base import check_texts, l2_normalise
+from pixelrefer_core.embedding.base import RefEmbedder
 from pixelrefer_core.embedding.errors import EmbedderError
 from pixelrefer_core.embedding.ids import SENTENCE_TRANSFORMERS, EmbedderRef
 from pixelrefer_core.errors import ModelLoadError
@@ -92,7 +91,7 @@ def _resolve(model: str, revision: str | None) -> tuple[str, str, str]:
     return str(snapshot), model, snapshot.name
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(RefEmbedder):
     """`SentenceTransformerEmbedder(model, revision=None, dim=None, device="cpu", batch_size=64)`.
 
     `model`: a hub id (`BAAI/bge-small-en-v1.5`) or a local folder saved by sentence-transformers;
@@ -132,29 +131,10 @@ class SentenceTransformerEmbedder:
             raise ModelLoadError(f"sentence-transformers model in {folder} cannot be loaded: "
                                  f"{' '.join(str(exc).split())[:300]}") from exc
 
-    @property
-    def embedder_id(self) -> str:
-        return self._ref.identity
-
-    @property
-    def dim(self) -> int:
-        assert self._ref.dim is not None
-        return self._ref.dim
-
-    def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
-        items = check_texts(texts)
-        if not items:
-            return np.zeros((0, self.dim), np.float32)
+    def _vectors(self, texts: list[str], query: bool) -> np.ndarray:
         encode = self._model.encode_query if query else self._model.encode_document
-        vectors = encode(items, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                         show_progress_bar=False)
-        return l2_normalise(vectors)
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=False)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=True)
+        return encode(texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                      show_progress_bar=False)
 
     def __repr__(self) -> str:
         return f"SentenceTransformerEmbedder({self.embedder_id!r}, device={self.device!r})"

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from pixelrefer_core.embedding.base import check_texts, l2_normalise
+from pixelrefer_core.embedding.base import RefEmbedder
 from pixelrefer_core.embedding.errors import EmbedderError
 from pixelrefer_core.embedding.ids import WORDLLAMA, WORDLLAMA_SHIPPED, EmbedderRef
 from pixelrefer_core.errors import ModelLoadError
@@ -48,7 +47,7 @@ def _import_wordllama() -> Any:
     return wordllama
 
 
-class WordLlamaEmbedder:
+class WordLlamaEmbedder(RefEmbedder):
     """`WordLlamaEmbedder(config="l2_supercat", dim=256, batch_size=256)`; see the module docstring."""
 
     def __init__(self, config: str = "l2_supercat", dim: int | None = None, batch_size: int = 256):
@@ -76,24 +75,9 @@ class WordLlamaEmbedder:
             raise ModelLoadError(f"wordllama:{config} (dim {dim}) cannot be loaded: {exc}") from exc
         log.debug("loaded %s", self.embedder_id)
 
-    @property
-    def embedder_id(self) -> str:
-        return self._ref.identity
-
-    @property
-    def dim(self) -> int:
-        assert self._ref.dim is not None
-        return self._ref.dim
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        items = check_texts(texts)
-        if not items:
-            return np.zeros((0, self.dim), np.float32)
-        vectors = self._model.embed(items, norm=False, batch_size=self.batch_size)
-        return l2_normalise(vectors)
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.embed(texts)  # a symmetric model: queries and documents embed alike
+    def _vectors(self, texts: list[str], query: bool) -> np.ndarray:
+        # a symmetric model: queries and documents embed alike
+        return self._model.embed(texts, norm=False, batch_size=self.batch_size)
 
     def __repr__(self) -> str:
         return f"WordLlamaEmbedder({self.embedder_id!r})"
